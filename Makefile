@@ -1,0 +1,72 @@
+# Every target bootstraps .venv itself; `make setup` is idempotent (a stamp file tracks it).
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.setup-done
+PROFILE ?= demo
+RUNS   ?= runs
+# torch/torchvision are pinned here (the package metadata states ranges); pip takes them from
+# local disk on the reference machines.
+TORCH_PINS := torch==2.14.1 torchvision==0.29.1
+
+.PHONY: setup test test-fast fashion-mnist reproduce-table1 reproduce-table2 reproduce-ablations figures report clean-venv help
+
+help:
+	@echo "make setup                 create .venv (torch pins, this package, detectron2, test deps)"
+	@echo "make test                  run the test suite (CPU)"
+	@echo "make reproduce-table1      Table 1 from real runs (PROFILE=demo|smoke|paper, RUNS=runs)"
+	@echo "make reproduce-table2 | reproduce-ablations | figures | report"
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml Makefile transfer/install_detectron2.py
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q $(TORCH_PINS)
+	$(PY) -m pip install -q -e '.[test]' $(TORCH_PINS)
+	$(PY) transfer/install_detectron2.py
+	@$(MAKE) --no-print-directory fashion-mnist
+	@touch $@
+
+# The demo/smoke profiles use the real Fashion-MNIST from Debian's dataset-fashion-mnist.
+fashion-mnist:
+	@if [ -f /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ]; then \
+	  echo "Fashion-MNIST: found in /usr/share/datasets/fashion-mnist"; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  (apt-get update -qq && apt-get install -y -qq dataset-fashion-mnist) >/dev/null 2>&1 \
+	    && echo "Fashion-MNIST: installed dataset-fashion-mnist" \
+	    || echo "Fashion-MNIST: could not install; run: sudo apt-get install dataset-fashion-mnist"; \
+	else \
+	  echo "Fashion-MNIST missing; run: sudo apt-get install dataset-fashion-mnist"; \
+	fi
+
+test: setup
+	$(PY) -m pytest -q
+
+test-fast: setup
+	$(PY) -m pytest -q -m "not slow"
+
+reproduce-table1: setup
+	$(PY) -m benchmarks.run --suite table1 --profile $(PROFILE) --runs $(RUNS)
+	$(PY) -m reports.build --suite table1 --profile $(PROFILE) --runs $(RUNS)
+
+reproduce-table2: setup
+	$(PY) -m benchmarks.run --suite table2 --profile $(PROFILE) --runs $(RUNS)
+	$(PY) -m reports.build --suite table2 --profile $(PROFILE) --runs $(RUNS)
+
+reproduce-ablations: setup
+	for s in table3 table4 table5 table6; do \
+	  $(PY) -m benchmarks.run --suite $$s --profile $(PROFILE) --runs $(RUNS) && \
+	  $(PY) -m reports.build --suite $$s --profile $(PROFILE) --runs $(RUNS) || exit 1; done
+
+figures: setup
+	for s in fig4 fig5; do \
+	  $(PY) -m benchmarks.run --suite $$s --profile $(PROFILE) --runs $(RUNS) && \
+	  $(PY) -m reports.build --suite $$s --profile $(PROFILE) --runs $(RUNS) || exit 1; done
+
+report: setup
+	for s in table1 table2 table3 table4 table5 table6 fig4 fig5 table7; do \
+	  $(PY) -m reports.build --suite $$s --profile $(PROFILE) --runs $(RUNS) --allow-empty || exit 1; done
+
+clean-venv:
+	rm -rf $(VENV)

@@ -1,0 +1,307 @@
+"""Read saved run directories into pandas tables.
+
+A run directory is any directory holding ``config.json`` (pre-training + evaluation runs) or
+``results.json`` (detection-transfer runs, Table 7). Only *finished* runs with a finished
+evaluation enter the numbers; every other run is listed in ``problems`` with the reason and is
+never mixed into ``results``. Non-fatal issues (a truncated last metrics line, a probe with an
+invalid value) keep the run but are listed as warnings (``excluded=False``).
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from .suites import BASELINE_METHODS, canonical_dataset, level_of, variant_of
+
+REQUIRED_CONFIG_KEYS = ("suite", "profile", "method", "dataset", "seed")
+REQUIRED_TRANSFER_KEYS = ("task", "method", "hallucinator", "bbox")
+BOX_METRICS = ("AP", "AP50", "AP75")
+# Config keys that name or place a run rather than define it (ignored by ``config_id``).
+_NON_DEFINING = ("seed", "run_name", "name", "tag", "command")
+PROBLEM_COLUMNS = ["run_dir", "suite", "profile", "excluded", "reason"]
+
+
+class RunProblem(Exception):
+    """A run directory that cannot contribute numbers; the message is the reason."""
+
+
+@dataclass
+class Collection:
+    """Everything read from a runs root.
+
+    Attributes:
+        results: one row per (finished run, probe): ``top1`` in %, plus config descriptors.
+        runs: one row per finished run: config, provenance (run.json) and file locations.
+        transfer: one row per finished transfer run (results.json), metrics as columns.
+        problems: ``run_dir, suite, profile, excluded, reason`` for every problem found.
+    """
+
+    results: pd.DataFrame
+    runs: pd.DataFrame
+    transfer: pd.DataFrame
+    problems: pd.DataFrame
+
+
+def read_json(path: Path) -> dict:
+    """Parse a JSON object from ``path``; raise ``RunProblem`` naming the file if it is bad."""
+    try:
+        obj = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise RunProblem(f"corrupt {path.name} ({type(err).__name__}: {err})") from err
+    if not isinstance(obj, dict):
+        raise RunProblem(f"corrupt {path.name} (top level is not a JSON object)")
+    return obj
+
+
+def read_metrics(path: Path) -> tuple[pd.DataFrame, list[str]]:
+    """Read ``metrics.jsonl`` tolerating a truncated last line; return (frame, warnings)."""
+    warnings: list[str] = []
+    rows = []
+    lines = path.read_text(errors="replace").splitlines()
+    for i, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+            if not isinstance(row, dict):
+                raise ValueError("not an object")
+            rows.append(row)
+        except (json.JSONDecodeError, ValueError):
+            where = "last line truncated" if i == len(lines) else f"line {i} invalid"
+            warnings.append(f"metrics.jsonl: {where} (ignored)")
+    frame = pd.DataFrame(rows)
+    if "epoch" in frame:
+        frame = frame.sort_values("epoch").reset_index(drop=True)
+    return frame, warnings
+
+
+def config_id(config: dict) -> str:
+    """Short hash of the config without seed and naming/path keys: same id = same recipe."""
+    keep = {k: v for k, v in config.items() if k not in _NON_DEFINING
+            and not any(s in k.lower() for s in ("dir", "path", "root", "time"))}
+    blob = json.dumps(keep, sort_keys=True, default=str)
+    return hashlib.sha1(blob.encode()).hexdigest()[:8]
+
+
+def _path_layout(run_dir: Path, root: Path) -> tuple[str, str]:
+    """(suite, profile) from ``<root>/<suite>/<profile>/<run>``, for runs with no config."""
+    parts = run_dir.relative_to(root).parts if run_dir != root else ()
+    if len(parts) >= 3:
+        return parts[-3], parts[-2]
+    return (parts[0] if parts else ""), ""
+
+
+def _status(run_dir: Path) -> tuple[dict, list[str]]:
+    """Provenance from run.json; raise unless its status is finished."""
+    path = run_dir / "run.json"
+    if not path.exists():
+        raise RunProblem("missing run.json (no status / provenance)")
+    prov = read_json(path)
+    status = prov.get("status")
+    if status == "failed":
+        raise RunProblem(f"failed: {prov.get('error') or 'no error message recorded'}")
+    if status == "running":
+        extra = "" if (run_dir / "eval.json").exists() else "; no eval.json"
+        raise RunProblem(f"unfinished (run.json status 'running'{extra})")
+    if status != "finished":
+        raise RunProblem(f"unknown run.json status {status!r}")
+    return prov, []
+
+
+def _valid_pct(x) -> bool:
+    return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x) \
+        and 0.0 <= x <= 100.0
+
+
+def _probe_rows(evaluation: dict) -> tuple[list[dict], list[str]]:
+    """Flatten eval.json probes into rows; ``linear`` also yields ``linear_best``."""
+    rows, warnings = [], []
+    probes = evaluation.get("probes")
+    if not isinstance(probes, dict):
+        raise RunProblem("eval.json has no 'probes' object")
+    for name, res in probes.items():
+        if not isinstance(res, dict) or not _valid_pct(res.get("top1")):
+            warnings.append(f"probe {name!r}: invalid top1 {res.get('top1') if isinstance(res, dict) else res!r} (probe excluded)")
+            continue
+        base = {"probe_epochs": res.get("epochs"), "labels": str(res.get("labels", "")),
+                "k": res.get("k")}
+        rows.append({"probe": name, "top1": float(res["top1"]), **base})
+        if name == "linear" and "top1_best" in res:
+            if _valid_pct(res["top1_best"]):
+                rows.append({"probe": "linear_best", "top1": float(res["top1_best"]), **base})
+            else:
+                warnings.append(f"probe 'linear': invalid top1_best {res['top1_best']!r} (ignored)")
+    if not rows:
+        raise RunProblem("eval.json has no usable probe result")
+    return rows, warnings
+
+
+def load_run(run_dir: Path) -> tuple[dict, list[dict], list[str]]:
+    """Load one pre-training run: (run record, probe rows, warnings); raise ``RunProblem``."""
+    config = read_json(run_dir / "config.json")
+    missing = [k for k in REQUIRED_CONFIG_KEYS if k not in config]
+    if missing:
+        raise RunProblem(f"config.json lacks keys {missing}")
+    prov, warnings = _status(run_dir)
+    eval_path = run_dir / "eval.json"
+    if not eval_path.exists():
+        raise RunProblem("pre-training finished but no eval.json (evaluation missing/unfinished)")
+    evaluation = read_json(eval_path)
+    if evaluation.get("status") != "finished":
+        raise RunProblem(f"evaluation unfinished (eval.json status {evaluation.get('status')!r})")
+    probes, probe_warnings = _probe_rows(evaluation)
+    warnings += probe_warnings
+    metrics = run_dir / "metrics.jsonl"
+    if metrics.exists():
+        warnings += read_metrics(metrics)[1]
+    elif config["method"] not in BASELINE_METHODS:
+        warnings.append("no metrics.jsonl (no training curves)")
+    suite = config["suite"]
+    record = {
+        "run_dir": str(run_dir), "run_name": run_dir.name, "suite": suite,
+        "profile": config["profile"], "method": config["method"],
+        "hallucinator": bool(config.get("hallucinator", False)),
+        "extrapolation": config.get("extrapolation", "none"), "variant": variant_of(config),
+        "dataset": canonical_dataset(config["dataset"]), "backbone": config.get("backbone", ""),
+        "width": config.get("width"), "epochs": config.get("epochs"),
+        "batch_size": config.get("batch_size"), "seed": int(config["seed"]),
+        "level": level_of(suite, config), "config_id": config_id(config),
+        "crop_p": config.get("crop_p"), "beta_range": json.dumps(config.get("beta_range")),
+        "hallucinator_layers": config.get("hallucinator_layers"),
+        "has_metrics": metrics.exists(), "has_features": (run_dir / "features_2d.npz").exists(),
+        **{f"prov_{k}": prov.get(k) for k in ("git_commit", "git_dirty", "torch", "cuda",
+                                                "device_name", "world_size", "command",
+                                                "start_time", "end_time", "wall_time_s")},
+    }
+    return record, probes, warnings
+
+
+def load_transfer(run_dir: Path) -> tuple[dict, list[str]]:
+    """Load one transfer run (results.json, Table 7); raise ``RunProblem`` if unusable."""
+    res = read_json(run_dir / "results.json")
+    prov = {}
+    if (run_dir / "run.json").exists():
+        prov, _ = _status(run_dir)
+    missing = [k for k in REQUIRED_TRANSFER_KEYS if k not in res]
+    if missing:
+        raise RunProblem(f"results.json lacks keys {missing}")
+    groups = ("bbox", "segm") if res["task"] == "coco" else ("bbox",)
+    record = {"run_dir": str(run_dir), "run_name": run_dir.name, "task": res["task"],
+              "method": res["method"], "hallucinator": bool(res["hallucinator"]),
+              "trial": int(res.get("trial", 0)), "weights": res.get("weights"),
+              "pretrain_run": res.get("pretrain_run"), "iterations": res.get("iterations"),
+              "profile": res.get("profile", "")}
+    for group in groups:
+        values = res.get(group)
+        if not isinstance(values, dict):
+            raise RunProblem(f"results.json: {group!r} missing for task {res['task']!r}")
+        for m in BOX_METRICS:
+            v = values.get(m)
+            if not (isinstance(v, (int, float)) and math.isfinite(v)):
+                raise RunProblem(f"results.json: {group}.{m} is not a finite number ({v!r})")
+            record[f"{group}_{m}"] = float(v)
+    record.update({f"prov_{k}": prov.get(k) for k in ("git_commit", "git_dirty", "torch",
+                                                      "device_name", "wall_time_s")})
+    return record, []
+
+
+def find_run_dirs(root: Path) -> list[Path]:
+    """All directories under ``root`` holding config.json or results.json (not descended)."""
+    found = []
+    for dirpath, dirnames, filenames in os.walk(root):
+        if "config.json" in filenames or "results.json" in filenames:
+            found.append(Path(dirpath))
+            dirnames[:] = []
+        dirnames.sort()
+    return sorted(found)
+
+
+def _flag_duplicates(runs: pd.DataFrame, problems: list[dict]) -> set[str]:
+    """Same config_id and seed twice: keep the latest end_time, exclude the rest."""
+    dropped: set[str] = set()
+    if runs.empty:
+        return dropped
+    for _, grp in runs.groupby(["config_id", "seed"]):
+        if len(grp) < 2:
+            continue
+        grp = grp.sort_values("prov_end_time", na_position="first")
+        keep = grp.iloc[-1]
+        for _, row in grp.iloc[:-1].iterrows():
+            dropped.add(row.run_dir)
+            problems.append({"run_dir": row.run_dir, "suite": row.suite, "profile": row.profile,
+                             "excluded": True, "reason": f"duplicate of {keep.run_dir} "
+                             "(same config and seed; the later run is kept)"})
+    return dropped
+
+
+def _flag_mixed_configs(runs: pd.DataFrame, problems: list[dict]) -> None:
+    """Warn when one table cell averages runs whose recipes differ beyond the seed."""
+    cell = ["suite", "profile", "method", "variant", "dataset", "level", "backbone",
+            "width", "epochs", "batch_size"]
+    if runs.empty:
+        return
+    for key, grp in runs.groupby(cell, dropna=False):
+        if grp["config_id"].nunique() > 1:
+            problems.append({"run_dir": "; ".join(grp.run_name), "suite": key[0],
+                             "profile": key[1], "excluded": False,
+                             "reason": "warning: one cell averages runs with differing configs "
+                             f"({grp['config_id'].nunique()} config ids)"})
+
+
+def collect(root: str | Path, suite: str | None = None, profile: str | None = None) -> Collection:
+    """Read every run directory under ``root`` (optionally one suite / profile)."""
+    root = Path(root)
+    records, probe_rows, transfers, problems = [], [], [], []
+    for run_dir in find_run_dirs(root) if root.exists() else []:
+        path_suite, path_profile = _path_layout(run_dir, root)
+        is_transfer = (run_dir / "results.json").exists()
+        try:
+            if is_transfer:
+                record, warnings = load_transfer(run_dir)
+                record["suite"] = path_suite or "table7"
+                record["profile"] = record["profile"] or path_profile
+                rec_suite, rec_profile = record["suite"], record["profile"]
+            else:
+                record, probes, warnings = load_run(run_dir)
+                rec_suite, rec_profile = record["suite"], record["profile"]
+        except RunProblem as err:
+            rec_suite, rec_profile = path_suite, path_profile
+            try:  # a readable config names the suite better than the path does
+                cfg = json.loads((run_dir / "config.json").read_text())
+                rec_suite, rec_profile = cfg.get("suite", rec_suite), cfg.get("profile", rec_profile)
+            except (OSError, ValueError, AttributeError):
+                pass
+            if _wanted(rec_suite, rec_profile, suite, profile):
+                problems.append({"run_dir": str(run_dir), "suite": rec_suite,
+                                 "profile": rec_profile, "excluded": True, "reason": str(err)})
+            continue
+        if not _wanted(rec_suite, rec_profile, suite, profile):
+            continue
+        problems += [{"run_dir": str(run_dir), "suite": rec_suite, "profile": rec_profile,
+                      "excluded": False, "reason": f"warning: {w}"} for w in warnings]
+        if is_transfer:
+            transfers.append(record)
+        else:
+            records.append(record)
+            probe_rows += [{"run_dir": record["run_dir"], **p} for p in probes]
+    runs = pd.DataFrame(records)
+    dropped = _flag_duplicates(runs, problems)
+    if dropped:
+        runs = runs[~runs.run_dir.isin(dropped)].reset_index(drop=True)
+    _flag_mixed_configs(runs, problems)
+    results = pd.DataFrame(probe_rows)
+    if not runs.empty:
+        desc = [c for c in runs.columns if not c.startswith("prov_") and c not in ("has_metrics", "has_features")]
+        results = results.merge(runs[desc], on="run_dir", how="inner")
+    return Collection(results=results, runs=runs, transfer=pd.DataFrame(transfers),
+                      problems=pd.DataFrame(problems, columns=PROBLEM_COLUMNS))
+
+
+def _wanted(rec_suite: str, rec_profile: str, suite: str | None, profile: str | None) -> bool:
+    return (suite is None or rec_suite == suite) and (profile is None or rec_profile == profile)

@@ -1,0 +1,99 @@
+"""Two-view augmentation pipelines (uint8 in, uint8 out; normalisation happens on the device).
+
+Recipes: ``small`` is the small-scale recipe of the paper's Table 1 (after ContrastiveCrop:
+RandomResizedCrop(0.2, 1), color jitter (0.4, 0.4, 0.4, 0.1) p=0.8, grayscale p=0.2, flip; no
+blur at 32 px); ``mocov1`` / ``mocov2`` / ``simclr`` / ``simsiam`` are the original methods'
+ImageNet recipes (Table 2); ``grey`` is for 1-channel images (no saturation/hue, no grayscale).
+The center-suppressed crop (Sec 3.2) replaces RandomResizedCrop on the query view (released code)
+or on both views (Eq 2), see ``AugmentConfig.center_crop_views``.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Optional
+
+import torch
+from torchvision.transforms import v2
+
+from .crops import CenterSuppressedResizedCrop
+
+
+@dataclass(frozen=True)
+class AugmentConfig:
+    """Parameters of one view's augmentation."""
+
+    size: int = 32
+    crop_scale: tuple[float, float] = (0.2, 1.0)
+    jitter: tuple[float, float, float, float] = (0.4, 0.4, 0.4, 0.1)  # brightness, contrast, saturation, hue
+    jitter_p: float = 0.8
+    gray_p: float = 0.2
+    blur_p: float = 0.0
+    blur_sigma: tuple[float, float] = (0.1, 2.0)
+    flip_p: float = 0.5
+    crop_p: Optional[float] = None           # center-crop ratio p (Eq 1); None = plain crop
+    beta_alpha: float = 0.6                  # Beta(alpha, alpha) of the crop centre (Eq 2)
+    center_crop_views: str = "query"         # query (released code) | both (Eq 2)
+
+
+RECIPES = {
+    "small": dict(crop_scale=(0.2, 1.0), jitter=(0.4, 0.4, 0.4, 0.1), gray_p=0.2, blur_p=0.0),
+    "mocov1": dict(crop_scale=(0.2, 1.0), jitter=(0.4, 0.4, 0.4, 0.4), jitter_p=1.0, gray_p=0.2, blur_p=0.0),
+    "mocov2": dict(crop_scale=(0.2, 1.0), jitter=(0.4, 0.4, 0.4, 0.1), gray_p=0.2, blur_p=0.5),
+    "simclr": dict(crop_scale=(0.08, 1.0), jitter=(0.8, 0.8, 0.8, 0.2), gray_p=0.2, blur_p=0.5),
+    "simsiam": dict(crop_scale=(0.2, 1.0), jitter=(0.4, 0.4, 0.4, 0.1), gray_p=0.2, blur_p=0.5),
+    "grey": dict(crop_scale=(0.2, 1.0), jitter=(0.4, 0.4, 0.0, 0.0), gray_p=0.0, blur_p=0.0),
+}
+
+
+def recipe(name: str, **overrides) -> AugmentConfig:
+    """An ``AugmentConfig`` from a named recipe with keyword overrides."""
+    if name not in RECIPES:
+        raise ValueError(f"unknown augmentation recipe {name!r}; choose one of {sorted(RECIPES)}")
+    return replace(AugmentConfig(**RECIPES[name]), **overrides)
+
+
+def blur_kernel_size(size: int) -> int:
+    """An odd kernel of about 10 % of the image side (SimCLR's choice: 23 at 224 px)."""
+    return max(3, int(0.1 * size) // 2 * 2 + 1)
+
+
+def view_transform(cfg: AugmentConfig, center_suppressed: bool) -> v2.Compose:
+    """One view's pipeline; ``center_suppressed`` picks the Sec 3.2 crop for this view."""
+    crop = CenterSuppressedResizedCrop(cfg.size, cfg.crop_scale, p=cfg.crop_p if center_suppressed else None,
+                                       alpha=cfg.beta_alpha)
+    ops: list = [crop]
+    if cfg.jitter_p > 0 and any(cfg.jitter):
+        ops.append(v2.RandomApply([v2.ColorJitter(*cfg.jitter)], p=cfg.jitter_p))
+    if cfg.gray_p > 0:
+        ops.append(v2.RandomGrayscale(p=cfg.gray_p))
+    if cfg.blur_p > 0:
+        ops.append(v2.RandomApply([v2.GaussianBlur(blur_kernel_size(cfg.size), cfg.blur_sigma)], p=cfg.blur_p))
+    if cfg.flip_p > 0:
+        ops.append(v2.RandomHorizontalFlip(p=cfg.flip_p))
+    return v2.Compose(ops)
+
+
+class TwoViews:
+    """Maps one image to its (query view, key view) pair of uint8 tensors."""
+
+    def __init__(self, cfg: AugmentConfig) -> None:
+        if cfg.center_crop_views not in ("query", "both"):
+            raise ValueError(f"center_crop_views must be 'query' or 'both', got {cfg.center_crop_views!r}")
+        self.query = view_transform(cfg, center_suppressed=cfg.crop_p is not None)
+        self.key = view_transform(cfg, center_suppressed=cfg.crop_p is not None and cfg.center_crop_views == "both")
+
+    def __call__(self, img: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.query(img), self.key(img)
+
+
+class Normalize(torch.nn.Module):
+    """uint8 (or float in [0, 1]) batch -> float, mean/std normalised; runs on the device."""
+
+    def __init__(self, mean: tuple[float, ...], std: tuple[float, ...]) -> None:
+        super().__init__()
+        self.register_buffer("mean", torch.tensor(mean).view(1, -1, 1, 1), persistent=False)
+        self.register_buffer("std", torch.tensor(std).view(1, -1, 1, 1), persistent=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = x.float().div_(255.0) if x.dtype == torch.uint8 else x.float()
+        return (x - self.mean) / self.std

@@ -1,0 +1,121 @@
+"""Datasets of image files decoded on the fly (Tiny ImageNet, ImageNet, IN-200)."""
+
+from __future__ import annotations
+
+import os
+import warnings
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from .decode import read_image_file
+from .errors import CorruptImageError
+
+IMAGE_EXTENSIONS = (".jpeg", ".jpg", ".png", ".bmp", ".webp", ".gif", ".tif", ".tiff", ".ppm", ".pgm")
+ON_CORRUPT = ("error", "skip")
+
+
+def list_images(directory: str | Path) -> list[str]:
+    """Image files directly inside ``directory`` (by extension, case-insensitive), sorted.
+
+    Args:
+        directory: The folder to list.
+
+    Returns:
+        Sorted absolute paths as strings.
+    """
+    with os.scandir(directory) as entries:
+        return sorted(
+            e.path for e in entries if e.is_file() and e.name.lower().endswith(IMAGE_EXTENSIONS)
+        )
+
+
+def list_class_dirs(directory: str | Path) -> list[str]:
+    """Names of the sub-directories of ``directory`` (hidden ones excluded), sorted."""
+    with os.scandir(directory) as entries:
+        return sorted(e.name for e in entries if e.is_dir() and not e.name.startswith("."))
+
+
+class ImageFileDataset(Dataset):
+    """Image files with integer labels, decoded per item to uint8 RGB CHW tensors.
+
+    Paths live in one numpy byte-string array (not a list of Python objects) so that
+    DataLoader workers do not copy them page by page.
+
+    Corrupt or unreadable files either raise :class:`CorruptImageError` naming the file
+    (``on_corrupt="error"``) or are skipped (``on_corrupt="skip"``): the item at the next
+    readable index is returned instead and the file is recorded in a shared-memory mask,
+    so :attr:`num_skipped` counts distinct skipped files across DataLoader workers and
+    epochs. When no file at all can be read, :class:`CorruptImageError` is raised
+    rather than looping.
+
+    Args:
+        samples: (path, label) pairs.
+        classes: Class names; ``classes[t]`` names label ``t``.
+        transform: Optional callable applied to each 3xHxW uint8 image.
+        on_corrupt: ``"error"`` or ``"skip"``.
+    """
+
+    def __init__(
+        self,
+        samples: Sequence[tuple[str | Path, int]],
+        classes: Sequence[str],
+        transform: Callable[[torch.Tensor], Any] | None = None,
+        on_corrupt: str = "error",
+    ) -> None:
+        if on_corrupt not in ON_CORRUPT:
+            raise ValueError(f"on_corrupt must be one of {ON_CORRUPT}, got {on_corrupt!r}")
+        self.classes = list(classes)
+        self.transform = transform
+        self.on_corrupt = on_corrupt
+        paths = [os.fsencode(str(p)) for p, _ in samples]
+        self._paths = np.array(paths, dtype=np.bytes_) if paths else np.empty(0, dtype="S1")
+        self.targets = torch.tensor([int(t) for _, t in samples], dtype=torch.int64)
+        self._skipped = torch.zeros(len(paths), dtype=torch.bool).share_memory_()
+
+    num_channels = 3
+
+    def path(self, index: int) -> str:
+        """The file of item ``index``."""
+        return os.fsdecode(self._paths[index])
+
+    @property
+    def num_skipped(self) -> int:
+        """Distinct files skipped so far (in any process) because they could not be decoded."""
+        return int(self._skipped.sum())
+
+    @property
+    def skipped_files(self) -> list[str]:
+        """The files skipped so far."""
+        return [self.path(int(i)) for i in torch.nonzero(self._skipped).flatten()]
+
+    def __len__(self) -> int:
+        return len(self._paths)
+
+    def __getitem__(self, index: int) -> tuple[Any, int]:
+        n = len(self)
+        if not -n <= index < n:
+            raise IndexError(f"index {index} out of range for {n} items")
+        index %= n
+        for offset in range(n):
+            i = (index + offset) % n
+            if self._skipped[i]:
+                continue
+            try:
+                image = read_image_file(self.path(i))
+            except CorruptImageError as exc:
+                if self.on_corrupt == "error":
+                    raise
+                self._skipped[i] = True
+                warnings.warn(f"skipping: {exc}", RuntimeWarning, stacklevel=2)
+                continue
+            if self.transform is not None:
+                image = self.transform(image)
+            return image, int(self.targets[i])
+        raise CorruptImageError(self.path(index), f"no readable image among all {n} files")
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(N={len(self)}, classes={len(self.classes)}, on_corrupt={self.on_corrupt!r})"

@@ -1,0 +1,94 @@
+"""The contract every method follows, and the one hook through which the Hallucinator composes.
+
+``forward(x1, x2)`` takes the two augmented views (N x C x H x W, already normalised) and returns
+a ``StepOutput``: the loss to back-propagate plus detached tensors for the diagnostics of Sec 3.4.
+A method computes its pair (q, k) and calls ``self.contrast(q, k, loss_fn)``; that hook applies
+the optional pair transform (symmetric extrapolation) and the optional Hallucinator, so neither
+is ever re-implemented per method.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, Optional
+
+import torch
+from torch import nn
+
+from ..metrics import positive_similarity
+
+PairLoss = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+
+
+@dataclass
+class StepOutput:
+    """What one training step returns. Everything but ``loss`` is detached.
+
+    Attributes:
+        loss: scalar to back-propagate.
+        q: N x D query-branch embedding of the original pair.
+        k: N x D key-branch embedding of the original pair.
+        q_hat: N x D hallucinated query (None without the Hallucinator).
+        lam: the Hallucinator's lambda (scalar or N x 1), None without it.
+    """
+
+    loss: torch.Tensor
+    q: torch.Tensor
+    k: torch.Tensor
+    q_hat: Optional[torch.Tensor] = None
+    lam: Optional[torch.Tensor] = None
+
+    def similarities(self) -> dict[str, Optional[float]]:
+        """Eq 5 for (q, k) and (q_hat, k), as Python floats."""
+        s_hat = positive_similarity(self.q_hat, self.k).item() if self.q_hat is not None else None
+        return {"sim_qk": positive_similarity(self.q, self.k).item(), "sim_qhat_k": s_hat}
+
+
+class SiameseMethod(nn.Module):
+    """Base of the four methods: owns the optional Hallucinator / pair transform.
+
+    Args:
+        hallucinator: a module ``(q, k) -> q_hat`` (e.g. ``Hallucinator``), or None.
+        pair_transform: a module ``(q, k) -> (q', k')`` replacing the pair before the loss
+            (e.g. ``SymmetricExtrapolation``), or None.
+        fuse_pairs: compute the two pairs' losses in one call on the concatenated rows. Only
+            valid for losses whose rows are independent (``rowwise_loss``); exact, and fewer
+            kernel launches.
+    """
+
+    rowwise_loss: bool = False  # True when loss(cat([a, b]), cat([k, k])) == mean of the two
+
+    def __init__(self, hallucinator: Optional[nn.Module] = None,
+                 pair_transform: Optional[nn.Module] = None, fuse_pairs: bool = False) -> None:
+        super().__init__()
+        if hallucinator is not None and pair_transform is not None:
+            raise ValueError("use either the Hallucinator or a pair transform, not both")
+        if fuse_pairs and not self.rowwise_loss:
+            raise ValueError(f"{type(self).__name__}'s loss couples rows; fuse_pairs is not exact for it")
+        self.hallucinator = hallucinator
+        self.pair_transform = pair_transform
+        self.fuse_pairs = fuse_pairs
+
+    def contrast(self, q: torch.Tensor, k: torch.Tensor, loss_fn: PairLoss
+                 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, Optional[torch.Tensor]]:
+        """Loss of the pair (q, k), plus the hallucinated pair's when a Hallucinator is set.
+
+        Returns ``(loss, q_used, k_used, q_hat)``. With the Hallucinator the loss is
+        ``(loss_fn(q, k) + loss_fn(q_hat, k)) / 2`` (Sec 3.1: the method's loss unchanged, the
+        two pairs' losses averaged).
+        """
+        if self.pair_transform is not None:
+            q, k = self.pair_transform(q, k)
+        if self.hallucinator is None:
+            return loss_fn(q, k), q, k, None
+        q_hat = self.hallucinator(q, k)                                        # N x D
+        if self.fuse_pairs:
+            loss = loss_fn(torch.cat([q, q_hat]), torch.cat([k, k]))            # 2N rows
+        else:
+            loss = 0.5 * (loss_fn(q, k) + loss_fn(q_hat, k))
+        return loss, q, k, q_hat
+
+    def output(self, loss: torch.Tensor, q: torch.Tensor, k: torch.Tensor,
+               q_hat: Optional[torch.Tensor]) -> StepOutput:
+        lam = getattr(self.hallucinator, "last_lambda", None)
+        return StepOutput(loss=loss, q=q.detach(), k=k.detach(),
+                          q_hat=None if q_hat is None else q_hat.detach(), lam=lam)
