@@ -24,6 +24,8 @@ REQUIRED_TRANSFER_KEYS = ("task", "method", "hallucinator", "bbox")
 BOX_METRICS = ("AP", "AP50", "AP75")
 # Config keys that name or place a run rather than define it (ignored by ``config_id``).
 _NON_DEFINING = ("seed", "run_name", "name", "tag", "command")
+METRIC_KEYS = ("epoch", "loss", "lr", "sim_qk", "sim_qhat_k", "g2", "knn_top1", "images_per_s",
+               "epoch_time_s", "peak_mem_mb")
 PROBLEM_COLUMNS = ["run_dir", "suite", "profile", "excluded", "reason"]
 
 
@@ -76,6 +78,9 @@ def read_metrics(path: Path) -> tuple[pd.DataFrame, list[str]]:
             where = "last line truncated" if i == len(lines) else f"line {i} invalid"
             warnings.append(f"metrics.jsonl: {where} (ignored)")
     frame = pd.DataFrame(rows)
+    for col in METRIC_KEYS:  # null -> NaN, so columns are float even when a key is always null
+        if col in frame:
+            frame[col] = pd.to_numeric(frame[col], errors="coerce")
     if "epoch" in frame:
         frame = frame.sort_values("epoch").reset_index(drop=True)
     return frame, warnings
@@ -211,6 +216,23 @@ def load_transfer(run_dir: Path) -> tuple[dict, list[str]]:
     return record, []
 
 
+def pretrain_top1(pretrain_run: str | None, root: Path) -> float | None:
+    """Linear-probe top-1 (final epoch) of a transfer run's pre-training run, if finished.
+
+    ``pretrain_run`` may be absolute, relative to the runs root or to the working directory.
+    """
+    if not pretrain_run:
+        return None
+    for cand in (Path(pretrain_run), root / pretrain_run, root.parent / pretrain_run):
+        if (cand / "config.json").exists():
+            try:
+                _, probes, _ = load_run(cand)
+            except RunProblem:
+                return None
+            return next((p["top1"] for p in probes if p["probe"] == "linear"), None)
+    return None
+
+
 def find_run_dirs(root: Path) -> list[Path]:
     """All directories under ``root`` holding config.json or results.json (not descended)."""
     found = []
@@ -266,6 +288,7 @@ def collect(root: str | Path, suite: str | None = None, profile: str | None = No
                 record, warnings = load_transfer(run_dir)
                 record["suite"] = path_suite or "table7"
                 record["profile"] = record["profile"] or path_profile
+                record["pretrain_top1"] = pretrain_top1(record["pretrain_run"], root)
                 rec_suite, rec_profile = record["suite"], record["profile"]
             else:
                 record, probes, warnings = load_run(run_dir)

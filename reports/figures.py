@@ -13,6 +13,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
+from matplotlib.lines import Line2D  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
 from scipy.stats import gaussian_kde  # noqa: E402
 
 from .aggregate import read_metrics  # noqa: E402
@@ -69,6 +71,7 @@ def similarity_figures(runs: pd.DataFrame) -> list[tuple[str, plt.Figure]]:
                title=f"Positive-pair similarity over training — {where} "
                      "(solid: S(q,k), dashed: S(q̂,k); band: ±1 std over seeds)")
         ax.grid(alpha=0.3)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.legend(fontsize=8, loc="best")
         fig.tight_layout()
         out.append((f"Fig. 4 — similarity ({where})", fig))
@@ -123,9 +126,10 @@ def uniformity_figures(runs: pd.DataFrame, max_panels: int = 4) -> list[tuple[st
                     sel = ang[labels == c]
                     if len(sel) > 2:
                         axb.plot(theta, _angle_kde(sel, theta) * len(sel) / len(ang), lw=0.8,
-                                 label=f"class {c}")
+                                 label=f"class {c} (× share)")
             axb.axhline(1 / (2 * np.pi), color="gray", ls="--", lw=0.8, label="uniform")
             axb.set(xlabel="angle (rad)", ylabel="density", xlim=(-np.pi, np.pi))
+            axb.set_ylim(bottom=0)
             axb.legend(fontsize=6)
         for j in range(len(chunk), max_panels):
             axes[0, j].axis("off")
@@ -152,19 +156,20 @@ def curve_figures(runs: pd.DataFrame) -> list[tuple[str, plt.Figure]]:
             for run_name, grp in part[part.method == method].groupby("run_name"):
                 variant = grp.variant.iloc[0]
                 kw = dict(color=VARIANT_COLORS.get(variant, "tab:gray"), lw=1, alpha=0.8)
-                lab = f"{variant} s{grp.seed.iloc[0]}"
                 if "loss" in grp:
-                    axes[0, j].plot(grp.epoch, grp["loss"], label=lab, **kw)
+                    axes[0, j].plot(grp.epoch, grp["loss"], **kw)
                 if "knn_top1" in grp and grp["knn_top1"].notna().any():
-                    axes[1, j].plot(grp.epoch, grp["knn_top1"], marker=".", label=lab, **kw)
+                    axes[1, j].plot(grp.epoch, grp["knn_top1"], marker=".", **kw)
             axes[0, j].set(title=METHOD_LABELS.get(method, method), ylabel="training loss")
             axes[1, j].set(xlabel="epoch", ylabel="kNN top-1 (%)")
             for ax in axes[:, j]:
                 ax.grid(alpha=0.3)
-            axes[0, j].legend(fontsize=6, ncol=2)
-        fig.suptitle(f"Training curves — {where} (one line per run; "
-                     "blue: baseline, red: Hallucinator)", fontsize=11)
-        fig.tight_layout()
+                ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        variants = [v for v in VARIANT_COLORS if v in set(part.variant)]
+        fig.legend([Line2D([], [], color=VARIANT_COLORS[v]) for v in variants], variants,
+                   loc="lower center", ncol=len(variants), fontsize=9)
+        fig.suptitle(f"Training curves — {where} (one line per run and seed)", fontsize=11)
+        fig.tight_layout(rect=(0, 0.05, 1, 1))
         out.append((f"Training curves ({where})", fig))
     return out
 

@@ -24,8 +24,6 @@ TRANSFER_COLUMNS = [("imagenet1k", "top1", "IN-1k top-1"), ("voc", "bbox_AP", "V
                     ("coco", "bbox_AP", "COCO APbb"), ("coco", "bbox_AP50", "COCO APbb50"),
                     ("coco", "bbox_AP75", "COCO APbb75"), ("coco", "segm_AP", "COCO APmk"),
                     ("coco", "segm_AP50", "COCO APmk50"), ("coco", "segm_AP75", "COCO APmk75")]
-# Descriptor columns of a results cell (everything but the seed).
-CELL = ["method", "variant", "dataset", "level", "backbone", "width", "epochs", "batch_size"]
 
 
 @dataclass
@@ -56,8 +54,17 @@ def _method_key(method: str) -> int:
     return METHOD_ORDER.index(method) if method in METHOD_ORDER else len(METHOD_ORDER)
 
 
+def _show(v) -> str:
+    if isinstance(v, float) and v.is_integer():
+        return str(int(v))
+    return str(v)
+
+
 def _values(series) -> str:
-    vals = sorted({str(v) for v in series if v is not None and not (isinstance(v, float) and math.isnan(v))})
+    """Sorted distinct non-missing values as text ('n/a' if none)."""
+    vals = {_show(v) for v in series
+            if v is not None and v != "" and not (isinstance(v, float) and math.isnan(v))}
+    vals = sorted(vals, key=lambda v: (len(v), v))
     return ", ".join(vals) if vals else "n/a"
 
 
@@ -72,7 +79,8 @@ def describe(res: pd.DataFrame, profile: str, probe: str) -> str:
         extra.append(f"{_values(res['probe_epochs'])} probe epochs")
     if probe == "knn":
         extra.append(f"k={_values(res['k'])}")
-    extra.append(f"labels: {_values(res['labels'])}")
+    if _values(res["labels"]) != "n/a":
+        extra.append(f"labels: {_values(res['labels'])}")
     return (f"Profile {profile}; dataset(s) {datasets}; backbone {bb}; pre-training epochs "
             f"{_values(res['epochs'])}; batch size {_values(res['batch_size'])}; probe: "
             f"{PROBE_LABELS.get(probe, probe)} top-1 % ({'; '.join(extra)}); seeds {seeds}. "
@@ -148,38 +156,36 @@ def ablation_table(res: pd.DataFrame, suite: str, profile: str, probe: str) -> T
     uniform, n_note = _n_note(stats)
     control = res.level.isin(["baseline", "none"])
     per_level = []
-    for key, grp in res[~control].groupby(["setting", "level"]):
+    for key in res[~control].groupby(["setting", "level"]).groups:
         sub = res[(res.setting == key[0]) & ((res.level == key[1]) | control)]
         g = paired_gains(sub, ["setting"], sub.level == key[1], sub.level.isin(["baseline", "none"]))
         per_level.append((key, g["ci"].iloc[0] if len(g) else None))
     delta = dict(per_level)
     paper = load_paper_numbers(spec.paper_table)
     paper_order = list(paper.level)
-    levels = sorted(set(stats.level), key=lambda l: (paper_order.index(l) if l in paper_order
-                                                     else len(paper_order), level_sort_key(suite, l)))
+    levels = sorted(set(stats.level) | set(paper_order),
+                    key=lambda l: (l not in ("baseline", "none"),
+                                   paper_order.index(l) if l in paper_order else len(paper_order),
+                                   level_sort_key(suite, l)))
     multi = stats.setting.nunique() > 1
     rows = []
     for setting in sorted(stats.setting.unique()):
         for level in levels:
             hit = stats[(stats.setting == setting) & (stats.level == level)]
-            if hit.empty:
-                continue
             p = paper[paper.level == level]
+            if hit.empty and p.empty:
+                continue
             ci = delta.get((setting, level))
             row = {spec.key: level}
             if multi:
                 row["setting"] = setting
-            row.update({"ours top-1": fmt(hit["mean"].iloc[0], hit["std"].iloc[0],
-                                          None if uniform else int(hit["n"].iloc[0])),
-                        "Δ vs baseline [95% CI]": ci.format() if ci is not None else DASH,
-                        "seeds": hit["seeds"].iloc[0],
-                        "paper top-1": p["value"].iloc[0] if len(p) else DASH})
+            row.update({
+                "ours top-1": fmt(hit["mean"].iloc[0], hit["std"].iloc[0],
+                                  None if uniform else int(hit["n"].iloc[0])) if len(hit) else DASH,
+                "Δ vs baseline [95% CI]": ci.format() if ci is not None else DASH,
+                "seeds": hit["seeds"].iloc[0] if len(hit) else DASH,
+                "paper top-1": p["value"].iloc[0] if len(p) else DASH})
             rows.append(row)
-    missing = [l for l in paper_order if l not in set(levels)]
-    for level in missing:  # paper rows we have no runs for: paper number only
-        rows.append({spec.key: level, **({"setting": DASH} if multi else {}), "ours top-1": DASH,
-                     "Δ vs baseline [95% CI]": DASH, "seeds": DASH,
-                     "paper top-1": paper[paper.level == level]["value"].iloc[0]})
     key_note = {"modules": "cc = center cropping, ae = asymmetric extrapolation, h = hallucination "
                 "(derived from crop_p / extrapolation / hallucinator_layers unless the config names "
                 "them explicitly); 'none' is the baseline."}.get(spec.key, f"Varying key: {spec.key}; "
@@ -218,20 +224,21 @@ def summary_table(res: pd.DataFrame, suite: str, profile: str) -> Table:
 def transfer_table(coll: Collection, profile: str) -> Table:
     """Table 7 shape: one row per method and source (ours / paper); 10 metric columns."""
     tr = coll.transfer[coll.transfer.profile == profile]
-    linear = coll.results[coll.results.probe == "linear"] if not coll.results.empty else coll.results
     rows = []
     paper = load_paper_numbers("table7")
+    order = list(dict.fromkeys(paper.method))  # the paper's row order, then any others
     arms = sorted({(m, h) for m, h in zip(tr.method, tr.hallucinator)} |
                   {(m, h) for m, h in zip(paper.method, paper.hallucinator)},
-                  key=lambda mh: (_method_key(mh[0]), mh[1]))
+                  key=lambda mh: (order.index(mh[0]) if mh[0] in order else len(order),
+                                  _method_key(mh[0]), mh[1]))
     for method, hall in arms:
-        label = METHOD_LABELS.get(method, method) + (" (Ours)" if hall else "")
+        label = METHOD_LABELS.get(method, method) + (" + Hallucinator" if hall else "")
         mine = tr[(tr.method == method) & (tr.hallucinator == hall)]
         if len(mine):
             row = {"Method": label, "source": f"ours (n={mine.trial.nunique()} trials)"}
             for ds, metric, col in TRANSFER_COLUMNS:
                 if ds == "imagenet1k":
-                    row[col] = _pretrain_top1(mine, linear)
+                    row[col] = _pretrain_top1(mine)
                     continue
                 vals = mine[mine.task == ds][metric] if metric in mine else pd.Series(dtype=float)
                 vals = vals.dropna()
@@ -250,7 +257,7 @@ def transfer_table(coll: Collection, profile: str) -> Table:
                f"(VOC: Faster R-CNN R50-C4 bbox AP; COCO: Mask R-CNN R50-C4 bbox/mask AP); "
                f"iterations {iters}; trials {_values(tr.trial) if len(tr) else 'n/a'}; cells mean ± std "
                "over trials. Ours' IN-1k top-1 is the linear probe (final epoch) of the linked "
-               "pretrain_run when it is among the finished runs, else —. Paper rows: transcribed "
+               "pretrain_run when that run is finished and evaluated, else —. Paper rows: transcribed "
                "from the paper's Table 7 (200-epoch IN-1K pre-training; the paper's Random-init "
                "VOC AP75 of 57.27 is printed as is).")
     return Table(f"table7_{profile}", f"Table 7 — transfer, ours vs paper (profile {profile})",
@@ -259,12 +266,9 @@ def transfer_table(coll: Collection, profile: str) -> Table:
                   ["COCO APbb", "COCO APbb50", "COCO APbb75", "COCO APmk", "COCO APmk50", "COCO APmk75"]])
 
 
-def _pretrain_top1(mine: pd.DataFrame, linear: pd.DataFrame) -> str:
-    runs = {str(r) for r in mine.pretrain_run.dropna()}
-    if not runs or linear.empty:
-        return DASH
-    hit = linear[linear.run_dir.isin(runs) | linear.run_name.isin({Path(r).name for r in runs})]
-    return fmt(hit.top1.mean(), hit.top1.std(ddof=1) if len(hit) > 1 else math.nan) if len(hit) else DASH
+def _pretrain_top1(mine: pd.DataFrame) -> str:
+    vals = mine.drop_duplicates("pretrain_run")["pretrain_top1"].dropna().astype(float)
+    return fmt(vals.mean(), vals.std(ddof=1) if len(vals) > 1 else math.nan) if len(vals) else DASH
 
 
 def _transfer_gain_rows(tr: pd.DataFrame) -> list[dict]:
@@ -302,7 +306,7 @@ def paper_reference_table(suite: str) -> Table | None:
     elif spec.shape == "ablation":
         frame = pd.DataFrame({spec.key: p.level, "top-1 (%)": p.value})
     else:
-        p = p.assign(row=[METHOD_LABELS.get(m, m) + (" (Ours)" if h else "")
+        p = p.assign(row=[METHOD_LABELS.get(m, m) + (" + Hallucinator (Ours)" if h else "")
                           for m, h in zip(p.method, p.hallucinator)],
                      col=[{(d, m): c for d, m, c in TRANSFER_COLUMNS}[(d, m)] for d, m in zip(p.dataset, p.metric)])
         frame = p.pivot_table(index="row", columns="col", values="value", aggfunc="first", sort=False)

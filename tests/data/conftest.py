@@ -55,7 +55,8 @@ def pip_download(requirement: str, dest: Path) -> Path:
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
         wheels = sorted(dest.glob(f"{name}-*.whl"))
         if proc.returncode != 0 or not wheels:
-            pytest.skip(f"could not `pip download {requirement}` (no network?): {proc.stderr.strip()[-300:]}")
+            pytest.skip(f"could not `pip download {requirement}` (no network?): "
+                        f"{(proc.stderr.strip().splitlines() or ['no output'])[-1]}")
     return wheels[-1]
 
 

@@ -75,9 +75,9 @@ def test_stl10_round_trip_and_official_layout(stl10_root):
     assert pre[13][1] == -1
 
 
-def _close(image: torch.Tensor, reference: np.ndarray, tol: float = 8.0) -> bool:
-    """Mean absolute difference below ``tol`` (JPEG at 64 px, quality 95, loses ~3-5 levels;
-    a transposed or channel-swapped image is off by tens)."""
+def _close(image: torch.Tensor, reference: np.ndarray, tol: float = 16.0) -> bool:
+    """Mean absolute difference below ``tol``. JPEG at 64 px, quality 95, loses 1-10 levels on
+    these images; a transposed, flipped or channel-swapped image is off by tens."""
     return float((image.float() - _chw(reference).float()).abs().mean()) < tol
 
 
@@ -166,3 +166,20 @@ def test_non_jpeg_falls_back_to_pil(tmp_path, foolbox_images):
     ds = build_dataset("imagenet", tmp_path, "train")
     assert torch.equal(ds[0][0], _chw(array))  # BMP is lossless
     assert ds[1][0].shape == (3, 32, 32)  # grey PNG comes out RGB
+
+
+def test_cifar_str_keyed_pickles(cifar_root, tmp_path):
+    """The official files are Python 2 pickles whose keys load as str under encoding='latin1'."""
+    import pickle
+
+    folder = tmp_path / "cifar-10-batches-py"
+    folder.mkdir()
+    for name in ["test_batch", "batches.meta"]:
+        with open(cifar_root["root"] / "cifar-10-batches-py" / name, "rb") as f:
+            obj = pickle.load(f)
+        obj = {k.decode(): ([v.decode() for v in vals] if k == b"label_names" else vals) for k, vals in obj.items()}
+        with open(folder / name, "wb") as f:
+            pickle.dump(obj, f, protocol=2)
+    ds = build_dataset("cifar10", tmp_path, "test")
+    ref = build_dataset("cifar10", cifar_root["root"], "test")
+    assert torch.equal(ds.images, ref.images) and ds.classes == ref.classes

@@ -1,0 +1,233 @@
+"""Batched on-device two-view augmentation, equivalent in distribution to ``augmentations.TwoViews``.
+
+``BatchTwoViews(cfg)(images)`` maps a uint8 ``N x C x H x W`` batch (any device) to two uint8
+``N x C x size x size`` views drawn from the same distribution as the per-sample CPU pipeline
+(crop -> RandomApply(ColorJitter) -> RandomGrayscale -> RandomApply(GaussianBlur) -> flip). Every
+op runs on the whole batch; per-sample randomness is expressed with masks and ``torch.where``.
+Randomness comes from the device's global torch RNG, so ``torch.manual_seed`` makes it repeatable.
+
+Approximations (all documented in the tests):
+
+* crop + resize uses ``F.grid_sample`` (bilinear) on per-box affine grids whose sample coordinates
+  are clamped to the box, which reproduces ``resized_crop`` (bilinear, align_corners=False) exactly
+  when upsampling -- the usual case at 32 px. ``grid_sample`` rather than ``roi_align`` because
+  roi_align clamps at the image border, not the box border, and cannot flip. When downsampling,
+  torchvision's antialias (triangle filter) is approximated by ``k x k`` bilinear supersampling +
+  box averaging, ``k = ceil(max(H, W) / size)`` (at most 4).
+* the CPU pipeline re-quantises to uint8 (truncating) after every op; here values stay float in
+  [0, 255] (clamped after each colour op, as torchvision does) and are rounded once at the end.
+  Individual ops therefore match torchvision to within 1-2 uint8 levels, not bit-exactly.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Optional
+
+import torch
+import torch.nn.functional as F
+
+from .augmentations import AugmentConfig, blur_kernel_size
+from .crops import sample_crop_boxes
+
+_LUMA = (0.2989, 0.587, 0.114)  # ITU-R 601-2, as torchvision's rgb_to_grayscale
+_RATIO = (3 / 4, 4 / 3)
+_MAX_SUPERSAMPLE = 4
+
+
+def _per_sample(v: torch.Tensor) -> torch.Tensor:
+    """An ``N`` vector viewed as ``N x 1 x 1 x 1`` for broadcasting against images."""
+    return v.view(-1, 1, 1, 1).to(torch.float32)
+
+
+def resized_crop(images: torch.Tensor, boxes: torch.Tensor, size: int, flip: Optional[torch.Tensor] = None,
+                 supersample: Optional[int] = None) -> torch.Tensor:
+    """Crops every box and resizes it to ``size x size`` with one ``grid_sample`` call (bilinear).
+
+    Args:
+        images: float ``N x C x H x W``.
+        boxes: ``N x 4`` (top, left, height, width) in pixels, as from ``sample_crop_boxes``.
+        size: output side.
+        flip: optional bool ``N`` mask; flagged crops are mirrored horizontally (free: the grid is reversed).
+        supersample: sub-samples per output pixel and axis (antialias surrogate); default
+            ``ceil(max(H, W) / size)`` clipped to [1, 4], i.e. 1 whenever the input is not larger than ``size``.
+
+    Returns:
+        float ``N x C x size x size``.
+    """
+    n, _, height, width = images.shape
+    k = supersample or min(max(1, math.ceil(max(height, width) / size)), _MAX_SUPERSAMPLE)
+    top, left, h, w = boxes.to(torch.float32).unbind(1)
+    offs = (torch.arange(size * k, device=images.device, dtype=torch.float32) + 0.5) / (size * k)
+    offs_x = offs.expand(n, -1)
+    if flip is not None:
+        offs_x = torch.where(flip[:, None], 1.0 - offs_x, offs_x)
+    # pixel-centre coordinates, clamped to the box as F.interpolate does at the crop's border
+    ys = torch.minimum(torch.maximum(top[:, None] + offs * h[:, None] - 0.5, top[:, None]), (top + h - 1)[:, None])
+    xs = torch.minimum(torch.maximum(left[:, None] + offs_x * w[:, None] - 0.5, left[:, None]),
+                       (left + w - 1)[:, None])
+    gy, gx = (2 * ys + 1) / height - 1, (2 * xs + 1) / width - 1  # align_corners=False normalisation
+    grid = torch.stack((gx[:, None, :].expand(-1, size * k, -1), gy[:, :, None].expand(-1, -1, size * k)), dim=-1)
+    out = F.grid_sample(images, grid, mode="bilinear", padding_mode="border", align_corners=False)
+    return F.avg_pool2d(out, k) if k > 1 else out
+
+
+def rgb_to_grayscale(x: torch.Tensor) -> torch.Tensor:
+    """Luma ``0.2989 R + 0.587 G + 0.114 B`` of a float ``N x 3 x H x W`` batch, as ``N x 1 x H x W``."""
+    r, g, b = x.unbind(1)
+    return (_LUMA[0] * r + _LUMA[1] * g + _LUMA[2] * b).unsqueeze(1)
+
+
+def _blend(x: torch.Tensor, other: torch.Tensor, factor: torch.Tensor) -> torch.Tensor:
+    f = _per_sample(factor)
+    return (f * x + (1 - f) * other).clamp_(0, 255)
+
+
+def adjust_brightness(x: torch.Tensor, factor: torch.Tensor) -> torch.Tensor:
+    """Blend with black (``x * factor``), per-sample ``factor`` (``N``); float images in [0, 255]."""
+    return _blend(x, torch.zeros_like(x), factor)
+
+
+def adjust_contrast(x: torch.Tensor, factor: torch.Tensor) -> torch.Tensor:
+    """Blend with the per-image mean of the grayscale image (1 or 3 channels)."""
+    gray = rgb_to_grayscale(x) if x.shape[1] == 3 else x
+    return _blend(x, gray.mean(dim=(1, 2, 3), keepdim=True), factor)
+
+
+def adjust_saturation(x: torch.Tensor, factor: torch.Tensor) -> torch.Tensor:
+    """Blend with the grayscale image (3 channels; 1-channel images are returned unchanged)."""
+    return x if x.shape[1] == 1 else _blend(x, rgb_to_grayscale(x), factor)
+
+
+def adjust_hue(x: torch.Tensor, factor: torch.Tensor) -> torch.Tensor:
+    """Shifts the HSV hue by ``factor`` (``N``, in [-0.5, 0.5]) turns; 1-channel images unchanged."""
+    if x.shape[1] == 1:
+        return x
+    r, g, b = x.unbind(1)
+    v, minc = x.amax(1), x.amin(1)
+    delta = v - minc
+    s = torch.where(v > 0, delta / v.clamp_min(1e-12), torch.zeros_like(v))
+    d = delta.clamp_min(1e-12)
+    h6 = torch.where(v == r, torch.remainder((g - b) / d, 6.0),
+                     torch.where(v == g, (b - r) / d + 2.0, (r - g) / d + 4.0))
+    h6 = torch.where(delta > 0, h6, torch.zeros_like(h6))
+    h6 = torch.remainder(h6 + 6.0 * factor.view(-1, 1, 1).to(h6.dtype), 6.0)
+    # closed form HSV -> RGB: c_n = v - v s clamp(min(k, 4 - k), 0, 1), k = (n + 6h) mod 6, n = 5, 3, 1
+    n = torch.tensor([5.0, 3.0, 1.0], device=x.device).view(1, 3, 1, 1)
+    k = torch.remainder(n + h6.unsqueeze(1), 6.0)
+    return (v.unsqueeze(1) * (1 - s.unsqueeze(1) * torch.minimum(k, 4 - k).clamp(0, 1))).clamp_(0, 255)
+
+
+def gaussian_blur(x: torch.Tensor, kernel_size: int, sigma: torch.Tensor) -> torch.Tensor:
+    """Per-sample Gaussian blur (torchvision's kernel, reflect padding) as two grouped 1-D convolutions.
+
+    Args:
+        x: float ``N x C x H x W``.
+        kernel_size: odd kernel side.
+        sigma: ``N`` standard deviations in pixels.
+    """
+    n, c, height, width = x.shape
+    lim = (kernel_size - 1) / (2.0 * math.sqrt(2.0))
+    t = torch.linspace(-lim, lim, kernel_size, device=x.device)
+    kern = torch.softmax(-(t[None] / sigma[:, None].to(torch.float32)) ** 2, dim=1)  # N x k, as torchvision
+    kern = kern.repeat_interleave(c, dim=0)  # (N*C) x k
+    half = kernel_size // 2
+    out = F.pad(x, (half, half, half, half), mode="reflect").reshape(1, n * c, height + 2 * half, width + 2 * half)
+    out = F.conv2d(out, kern.view(n * c, 1, 1, kernel_size), groups=n * c)
+    out = F.conv2d(out, kern.view(n * c, 1, kernel_size, 1), groups=n * c)
+    return out.view(n, c, height, width)
+
+
+_JITTER_OPS = (adjust_brightness, adjust_contrast, adjust_saturation, adjust_hue)  # ColorJitter's fn_idx order
+
+
+@dataclass
+class ViewParams:
+    """Per-sample random parameters of one view (all tensors of leading size ``N``, on the device).
+
+    Attributes:
+        boxes: ``N x 4`` long (top, left, h, w) from ``sample_crop_boxes``.
+        jitter: bool, colour jitter applied.
+        factors: ``N x 4`` float brightness, contrast, saturation, hue factors.
+        order: ``N x 4`` long, a permutation of (0, 1, 2, 3) per sample: the jitter ops' order.
+        gray, blur, flip: bool masks.
+        sigma: ``N`` float blur sigma.
+    """
+
+    boxes: torch.Tensor
+    jitter: torch.Tensor
+    factors: torch.Tensor
+    order: torch.Tensor
+    gray: torch.Tensor
+    blur: torch.Tensor
+    sigma: torch.Tensor
+    flip: torch.Tensor
+
+
+class BatchView(torch.nn.Module):
+    """One view's batched pipeline; ``center_suppressed`` picks the Sec 3.2 crop (``cfg.crop_p``)."""
+
+    def __init__(self, cfg: AugmentConfig, center_suppressed: bool) -> None:
+        super().__init__()
+        self.cfg = cfg
+        self.crop_p = cfg.crop_p if center_suppressed else None
+        b, c, s, h = cfg.jitter
+        self.ranges = ((max(0.0, 1 - b), 1 + b), (max(0.0, 1 - c), 1 + c), (max(0.0, 1 - s), 1 + s), (-h, h))
+        self.jitter_on = cfg.jitter_p > 0 and any(cfg.jitter)
+
+    def sample_params(self, n: int, height: int, width: int, device: torch.device | str) -> ViewParams:
+        """Draws one view's parameters for ``n`` images of ``height x width`` from the device RNG."""
+        cfg = self.cfg
+        boxes = sample_crop_boxes(n, height, width, cfg.crop_scale, _RATIO, self.crop_p, cfg.beta_alpha, device=device)
+        lo = torch.tensor([r[0] for r in self.ranges], device=device)
+        hi = torch.tensor([r[1] for r in self.ranges], device=device)
+        u = torch.rand(n, 9, device=device)
+        return ViewParams(boxes=boxes, jitter=u[:, 0] < cfg.jitter_p, factors=lo + (hi - lo) * u[:, 1:5],
+                          order=torch.rand(n, 4, device=device).argsort(dim=1), gray=u[:, 5] < cfg.gray_p,
+                          blur=u[:, 6] < cfg.blur_p,
+                          sigma=cfg.blur_sigma[0] + (cfg.blur_sigma[1] - cfg.blur_sigma[0]) * u[:, 7],
+                          flip=u[:, 8] < cfg.flip_p)
+
+    def apply(self, images: torch.Tensor, params: ViewParams) -> torch.Tensor:
+        """Applies given parameters to a uint8 ``N x C x H x W`` batch; returns uint8 ``N x C x size x size``."""
+        cfg, channels = self.cfg, images.shape[1]
+        x = resized_crop(images.to(torch.float32), params.boxes, cfg.size, flip=params.flip if cfg.flip_p > 0 else None)
+        if self.jitter_on:
+            # a torchvision op is skipped when its range is degenerate (factor 0 in cfg.jitter);
+            # saturation / hue are identities on 1-channel images
+            active = [j for j, x_j in enumerate(cfg.jitter) if x_j > 0 and (channels == 3 or j < 2)]
+            for rnd in range(4):  # round r applies, per sample, the op order[:, r]
+                for j in active:
+                    sel = params.jitter & (params.order[:, rnd] == j)
+                    x = torch.where(_per_sample(sel).bool(), _JITTER_OPS[j](x, params.factors[:, j]), x)
+        if cfg.gray_p > 0 and channels == 3:
+            x = torch.where(_per_sample(params.gray).bool(), rgb_to_grayscale(x).expand_as(x), x)
+        if cfg.blur_p > 0:
+            x = torch.where(_per_sample(params.blur).bool(), gaussian_blur(x, blur_kernel_size(cfg.size), params.sigma), x)
+        return x.round_().clamp_(0, 255).to(torch.uint8)
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        """Samples parameters and augments a uint8 ``N x C x H x W`` batch (1 or 3 channels)."""
+        if images.dtype != torch.uint8 or images.ndim != 4 or images.shape[1] not in (1, 3):
+            raise TypeError(f"expected a uint8 N x C x H x W batch with C in (1, 3), got {images.dtype} "
+                            f"{tuple(images.shape)}")
+        n, _, height, width = images.shape
+        return self.apply(images, self.sample_params(n, height, width, images.device))
+
+
+class BatchTwoViews(torch.nn.Module):
+    """Batched ``TwoViews``: a uint8 ``N x C x H x W`` batch -> (query views, key views), on its device.
+
+    The query view uses the center-suppressed crop when ``cfg.crop_p`` is set, the key view only when
+    ``cfg.center_crop_views == "both"`` (as ``TwoViews``).
+    """
+
+    def __init__(self, cfg: AugmentConfig) -> None:
+        super().__init__()
+        if cfg.center_crop_views not in ("query", "both"):
+            raise ValueError(f"center_crop_views must be 'query' or 'both', got {cfg.center_crop_views!r}")
+        self.query = BatchView(cfg, center_suppressed=cfg.crop_p is not None)
+        self.key = BatchView(cfg, center_suppressed=cfg.crop_p is not None and cfg.center_crop_views == "both")
+
+    def forward(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.query(images), self.key(images)

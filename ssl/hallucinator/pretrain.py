@@ -1,0 +1,73 @@
+"""Pretrain a Siamese method, with or without the Hallucinator.
+
+    python -m hallucinator.pretrain --config mocov2-hal-cifar10 data_root=/data/cifar10
+    python -m hallucinator.pretrain --config my_run.yaml epochs=10 precision=bf16
+    torchrun --nproc_per_node 8 -m hallucinator.pretrain --config simclr-hal-in200 data_root=/data/imagenet
+
+Re-running the same command resumes from the run directory's checkpoint (``--no-resume`` refuses
+to touch an existing one). SLURM, several nodes: see the README ("Multi-node").
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+
+from .config import ConfigError, describe_keys, load_config
+from .presets import PRESETS
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="python -m hallucinator.pretrain", description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="presets (<method>[-hal]-<dataset>, demo/<method>[-hal], smoke/<method>[-hal]):\n  "
+               + "\n  ".join(", ".join(sorted(PRESETS)[i:i + 4]) for i in range(0, len(PRESETS), 4))
+               + "\n\nconfig keys (override with key=value; a YAML file may set any of them and 'preset'):\n"
+               + describe_keys())
+    p.add_argument("--config", required=False, help="a preset name or a YAML file of keys")
+    p.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides, type-checked")
+    p.add_argument("--no-resume", action="store_true", help="fail instead of resuming an existing checkpoint")
+    p.add_argument("--resume", action="store_true", help="resume (the default when a checkpoint exists)")
+    p.add_argument("--print-config", action="store_true", help="print the resolved config and exit")
+    p.add_argument("--list-presets", action="store_true", help="list preset names and exit")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.list_presets:
+        print("\n".join(sorted(PRESETS)))
+        return 0
+    if not args.config:
+        print("error: --config PRESET_OR_YAML is required (see --help / --list-presets)", file=sys.stderr)
+        return 2
+    try:
+        cfg = load_config(args.config, args.overrides)
+    except ConfigError as e:
+        print(f"config error: {e}", file=sys.stderr)
+        return 2
+    if args.print_config:
+        from dataclasses import asdict
+        for k, v in asdict(cfg).items():
+            print(f"{k}: {v!r}")
+        return 0
+    from .training.trainer import Trainer, run_dir_for  # heavy imports after argument checks
+
+    if args.no_resume and (run_dir_for(cfg) / "checkpoint.pt").exists():
+        print(f"error: {run_dir_for(cfg)} already has a checkpoint (drop --no-resume to continue it)", file=sys.stderr)
+        return 2
+    from .data import DatasetNotFoundError
+    try:
+        trainer = Trainer(cfg)
+        trainer.fit()
+    except DatasetNotFoundError as e:
+        print(f"data error: {e}", file=sys.stderr)
+        return 3
+    finally:
+        from . import distributed
+        distributed.shutdown()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""The pretraining engine: data pipeline, schedule, checkpoints, provenance, the training loop."""

@@ -1,0 +1,53 @@
+"""Where a run came from: git state, software, hardware, command line, times (run.json)."""
+from __future__ import annotations
+
+import datetime as dt
+import json
+import platform
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import torch
+
+REPO = Path(__file__).resolve().parents[3]
+
+
+def _git(*args: str) -> str | None:
+    try:
+        out = subprocess.run(["git", *args], cwd=REPO, capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return out.stdout.strip() if out.returncode == 0 else None
+
+
+def now() -> str:
+    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+
+
+def collect(device: torch.device, world_size: int, seed: int) -> dict[str, Any]:
+    status = _git("status", "--porcelain", "--untracked-files=no")
+    if device.type == "cuda":
+        name = torch.cuda.get_device_name(device)
+    else:
+        name = f"CPU: {platform.processor() or platform.machine()} ({torch.get_num_threads()} threads)"
+    return {
+        "git_commit": _git("rev-parse", "HEAD"),
+        "git_dirty": bool(status) if status is not None else None,
+        "torch": torch.__version__,
+        "cuda": torch.version.cuda if device.type == "cuda" else None,
+        "device_name": name,
+        "world_size": world_size,
+        "seed": seed,
+        "python": platform.python_version(),
+        "host": platform.node(),
+        "command": " ".join([Path(sys.executable).name, *sys.argv]),
+        "start_time": now(),
+    }
+
+
+def write(path: Path, info: dict[str, Any]) -> None:
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(info, indent=2))
+    tmp.replace(path)

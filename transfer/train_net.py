@@ -1,0 +1,125 @@
+#!/usr/bin/env python
+"""Fine-tune R50-C4 detectors with MoCo's detection protocol (the paper's Table 7).
+
+    python transfer/train_net.py --config voc_r50c4.yaml --weights OUT.pkl [--num-gpus 8]
+        [--resume] [--eval-only] [--trials 5] [KEY VALUE ...]      # detectron2 overrides
+
+--config takes a path or a file name in transfer/configs/. Writes results.json to
+cfg.OUTPUT_DIR (default runs/transfer/<config name>); with --trials N, trial_i/ subfolders and
+summary.json (mean, std). See transfer/README.md.
+"""
+import json
+import os
+import time
+from pathlib import Path
+
+import torch
+from detectron2.checkpoint import DetectionCheckpointer
+from detectron2.config import get_cfg
+from detectron2.engine import DefaultTrainer, default_argument_parser, default_setup, hooks, launch
+from detectron2.utils import comm
+
+import d2_heads  # noqa: F401  (registers Res5ROIHeadsExtraNorm)
+from d2_data import build_evaluator, check_datasets, register_smoke_datasets, task_of
+from d2_results import metrics_from, summarize_trials, write_json
+
+CONFIG_DIR = Path(__file__).resolve().parent / "configs"
+register_smoke_datasets()
+
+
+class StepTimer(hooks.HookBase):
+    """Wall time of training steps only (first hook: excludes evaluation, checkpoints)."""
+
+    seconds, steps = 0.0, 0
+
+    def before_step(self):
+        self._start = time.perf_counter()
+
+    def after_step(self):
+        self.seconds += time.perf_counter() - self._start
+        self.steps += 1
+
+
+class Trainer(DefaultTrainer):
+    @classmethod
+    def build_evaluator(cls, cfg, dataset_name, output_folder=None):
+        return build_evaluator(cfg, dataset_name,
+                               output_folder or os.path.join(cfg.OUTPUT_DIR, "inference"))
+
+    def build_hooks(self):
+        self.step_timer = StepTimer()
+        return [self.step_timer] + super().build_hooks()
+
+
+def load_cfg(args, trial):
+    cfg = get_cfg()
+    cfg.merge_from_file(args.config_file)
+    cfg.merge_from_list(args.opts)
+    if args.weights:
+        cfg.MODEL.WEIGHTS = args.weights
+    cfg.OUTPUT_DIR = cfg.OUTPUT_DIR or os.path.join("runs", "transfer", Path(args.config_file).stem)
+    if args.trials > 1:
+        cfg.OUTPUT_DIR = os.path.join(cfg.OUTPUT_DIR, f"trial_{trial}")
+        cfg.SEED = cfg.SEED + trial if cfg.SEED >= 0 else -1  # -1: a fresh random seed per trial
+    if cfg.MODEL.DEVICE.startswith("cuda") and not torch.cuda.is_available():
+        cfg.MODEL.DEVICE = "cpu"  # no GPU here: detectron2 would fail at model build
+    if len(cfg.DATASETS.TEST) != 1:
+        raise ValueError(f"exactly one test dataset expected, got {cfg.DATASETS.TEST}")
+    cfg.freeze()
+    return cfg
+
+
+def run_trial(args, trial):
+    cfg = load_cfg(args, trial)
+    default_setup(cfg, args)
+    check_datasets([*cfg.DATASETS.TRAIN, *cfg.DATASETS.TEST])
+    if args.eval_only:
+        model, timer = Trainer.build_model(cfg), StepTimer()
+        DetectionCheckpointer(model, save_dir=cfg.OUTPUT_DIR).resume_or_load(
+            cfg.MODEL.WEIGHTS, resume=args.resume)
+        results = Trainer.test(cfg, model)
+    else:
+        trainer = Trainer(cfg)
+        trainer.resume_or_load(resume=args.resume)
+        trainer.train()
+        results, timer = trainer._last_eval_results, trainer.step_timer
+    if comm.is_main_process():
+        gpu = f" ({torch.cuda.get_device_name()})" if cfg.MODEL.DEVICE.startswith("cuda") else ""
+        write_json(Path(cfg.OUTPUT_DIR) / "results.json", {
+            "task": task_of(cfg.DATASETS.TEST[0]), "weights": cfg.MODEL.WEIGHTS, "trial": trial,
+            "config": args.config_file, "opts": list(args.opts),
+            "profile": "smoke" if Path(args.config_file).stem.startswith("smoke") else "full",
+            "datasets": {"train": list(cfg.DATASETS.TRAIN), "test": cfg.DATASETS.TEST[0]},
+            **metrics_from(results), "iterations": 0 if args.eval_only else cfg.SOLVER.MAX_ITER,
+            "seconds_per_iter": timer.seconds / timer.steps if timer.steps else None,
+            "device": f"{cfg.MODEL.DEVICE}{gpu} x{comm.get_world_size()}"})
+
+
+def main(argv=None):
+    parser = default_argument_parser()
+    parser.add_argument("--config", dest="config_file", help="alias of --config-file")
+    parser.add_argument("--weights", default="", help="converted weights (transfer/convert.py)")
+    parser.add_argument("--trials", type=int, default=1, help="repeated fine-tuning runs")
+    args = parser.parse_args(argv)
+    if not os.path.exists(args.config_file) and (CONFIG_DIR / args.config_file).exists():
+        args.config_file = str(CONFIG_DIR / args.config_file)
+    if args.weights and not os.path.exists(args.weights):
+        parser.error(f"--weights {args.weights}: no such file")
+    dirs = []
+    for trial in range(args.trials):
+        cfg = load_cfg(args, trial)
+        dirs.append(cfg.OUTPUT_DIR)
+        done = Path(cfg.OUTPUT_DIR) / "results.json"
+        if (args.resume and not args.eval_only and done.exists()
+                and json.loads(done.read_text())["iterations"] == cfg.SOLVER.MAX_ITER):
+            print(f"trial {trial}: {done} exists for {cfg.SOLVER.MAX_ITER} iterations, skipped")
+            continue
+        launch(run_trial, args.num_gpus, num_machines=args.num_machines,
+               machine_rank=args.machine_rank, dist_url=args.dist_url, args=(args, trial))
+    if args.trials > 1 and args.machine_rank == 0:
+        summary = summarize_trials(dirs, Path(dirs[0]).parent / "summary.json")
+        print(f"summary of {args.trials} trials: {summary}")
+
+
+if __name__ == "__main__":
+    main()
