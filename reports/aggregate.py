@@ -17,13 +17,15 @@ from pathlib import Path
 
 import pandas as pd
 
-from .suites import BASELINE_METHODS, canonical_dataset, level_of, variant_of
+from .suites import (BASELINE_METHODS, canonical_dataset, hallucinator_settings, level_of,
+                     variant_of)
 
 REQUIRED_CONFIG_KEYS = ("suite", "profile", "method", "dataset", "seed")
 REQUIRED_TRANSFER_KEYS = ("task", "method", "hallucinator", "bbox")
 BOX_METRICS = ("AP", "AP50", "AP75")
 # Config keys that name or place a run rather than define it (ignored by ``config_id``).
-_NON_DEFINING = ("seed", "run_name", "name", "tag", "command")
+_NON_DEFINING = ("seed", "run_name", "name", "tag", "command", "threads", "num_workers", "device",
+                 "knn_every", "on_corrupt")
 METRIC_KEYS = ("epoch", "loss", "lr", "sim_qk", "sim_qhat_k", "g2", "knn_top1", "images_per_s",
                "epoch_time_s", "peak_mem_mb")
 PROBLEM_COLUMNS = ["run_dir", "suite", "profile", "excluded", "reason"]
@@ -114,6 +116,8 @@ def _status(run_dir: Path) -> tuple[dict, list[str]]:
     if status == "running":
         extra = "" if (run_dir / "eval.json").exists() else "; no eval.json"
         raise RunProblem(f"unfinished (run.json status 'running'{extra})")
+    if status == "interrupted":
+        raise RunProblem("interrupted (run.json status 'interrupted'; resumable from its checkpoint)")
     if status != "finished":
         raise RunProblem(f"unknown run.json status {status!r}")
     return prov, []
@@ -168,6 +172,7 @@ def load_run(run_dir: Path) -> tuple[dict, list[dict], list[str]]:
     elif config["method"] not in BASELINE_METHODS:
         warnings.append("no metrics.jsonl (no training curves)")
     suite = config["suite"]
+    beta, layers = hallucinator_settings(config) if config.get("hallucinator") else (None, None)
     record = {
         "run_dir": str(run_dir), "run_name": run_dir.name, "suite": suite,
         "profile": config["profile"], "method": config["method"],
@@ -177,8 +182,8 @@ def load_run(run_dir: Path) -> tuple[dict, list[dict], list[str]]:
         "width": config.get("width"), "epochs": config.get("epochs"),
         "batch_size": config.get("batch_size"), "seed": int(config["seed"]),
         "level": level_of(suite, config), "config_id": config_id(config),
-        "crop_p": config.get("crop_p"), "beta_range": json.dumps(config.get("beta_range")),
-        "hallucinator_layers": config.get("hallucinator_layers"),
+        "crop_p": config.get("crop_p"), "beta_range": json.dumps(beta),
+        "hallucinator_layers": layers,
         "has_metrics": metrics.exists(), "has_features": (run_dir / "features_2d.npz").exists(),
         **{f"prov_{k}": prov.get(k) for k in ("git_commit", "git_dirty", "torch", "cuda",
                                                 "device_name", "world_size", "command",

@@ -34,20 +34,21 @@ def _page(title: str, subtitle: str = "") -> tuple[plt.Figure, plt.Axes]:
 
 
 def _column_chunks(table: Table) -> list[list[str]]:
-    """Split the non-label columns into page-wide chunks, keeping ``col_groups`` together."""
-    label, *rest = list(table.frame.columns)
+    """Split the non-index columns into page-wide chunks, keeping ``col_groups`` together."""
+    cols = list(table.frame.columns)
+    label, rest = cols[:table.index_cols], cols[table.index_cols:]
     grouped = [g for g in table.col_groups if g]
     seen = {c for g in grouped for c in g}
     groups = grouped + [[c] for c in rest if c not in seen]
     chunks, cur = [], []
     for g in groups:
-        if cur and len(cur) + len(g) > MAX_COLS:
+        if cur and len(label) + len(cur) + len(g) > MAX_COLS + 1:
             chunks.append(cur)
             cur = []
         cur += [c for c in g if c in rest]
     if cur or not chunks:
         chunks.append(cur)
-    return [[label] + c for c in chunks]
+    return [label + c for c in chunks]
 
 
 def _draw_table(ax: plt.Axes, header: list[str], rows: list[list[str]], fontsize: float) -> None:

@@ -89,19 +89,37 @@ def _num(x: float) -> str:
     return "%g" % float(x)
 
 
+# Mirror of the engine's ``hallucinator.hallucinator.HALLUCINATOR_PRESETS`` (beta range, layers n):
+# a config's ``beta_range`` / ``hallucinator_layers`` of None means "the preset's value".
+HALLUCINATOR_PRESETS = {"paper": ((0.0, 0.1), 3), "table5": ((0.0, 1.0), 3),
+                        "non-parametric": ((0.0, 0.1), 0)}
+
+
+def hallucinator_settings(config: dict) -> tuple[tuple[float, float] | None, int | None]:
+    """(beta_range, layers) of a config: explicit keys, else its ``hallucinator_preset``."""
+    beta, layers = HALLUCINATOR_PRESETS.get(config.get("hallucinator_preset", "paper"), (None, None))
+    if config.get("beta_range") is not None:
+        beta = tuple(float(b) for b in config["beta_range"])
+    if config.get("hallucinator_layers") is not None:
+        layers = int(config["hallucinator_layers"])
+    return beta, layers
+
+
 def modules_of(config: dict) -> str:
     """Table 3 label: enabled modules among cc (center crop), ae (asymm. extrapolation), h.
 
-    Explicit boolean keys ``center_crop`` / ``asymmetric_extrapolation`` / ``hallucination`` win;
-    otherwise cc = ``crop_p`` set in (0, 1), ae = ``extrapolation == "asymmetric"``,
-    h = Hallucinator on with ``hallucinator_layers`` > 0 (n = 0 is extrapolation only).
+    Explicit boolean keys ``center_crop`` / ``asymmetric_extrapolation`` / ``hallucination`` win.
+    Otherwise cc = ``crop_p`` set in (0, 1); ae = the Hallucinator is on (its Eq. 3 is the
+    asymmetric extrapolation) or ``extrapolation == "asymmetric"``; h = the Hallucinator is on
+    with n > 0 layers (n = 0, the non-parametric preset, is extrapolation only).
     """
     crop_p = config.get("crop_p")
+    on = bool(config.get("hallucinator"))
     cc = config.get("center_crop",
                     crop_p is not None and not _isnan(crop_p) and 0 < float(crop_p) < 1)
-    ae = config.get("asymmetric_extrapolation", config.get("extrapolation") == "asymmetric")
-    layers = config.get("hallucinator_layers", 3)
-    h = config.get("hallucination", bool(config.get("hallucinator")) and (layers or 0) > 0)
+    ae = config.get("asymmetric_extrapolation", on or config.get("extrapolation") == "asymmetric")
+    layers = hallucinator_settings(config)[1]
+    h = config.get("hallucination", on and (layers or 0) > 0)
     parts = [n for n, on in (("cc", cc), ("ae", ae), ("h", h)) if on]
     return "+".join(parts) if parts else "none"
 
@@ -116,7 +134,8 @@ def _isnan(x) -> bool:
 def level_of(suite: str, config: dict) -> str:
     """The row label of ``config`` in ``suite``'s ablation table ('' for non-ablation suites).
 
-    Runs without the Hallucinator in Tables 4-6 are the baseline row (``"baseline"``).
+    Runs without the Hallucinator in Tables 4-6 are the baseline row (``"baseline"``); a
+    Hallucinator run with ``crop_p`` None (no center crop) is ``"none"`` in Table 4.
     """
     spec = SUITES.get(suite)
     if spec is None or spec.shape != "ablation":
@@ -125,9 +144,10 @@ def level_of(suite: str, config: dict) -> str:
         return modules_of(config)
     if not config.get("hallucinator"):
         return "baseline"
-    value = config.get(spec.key)
+    beta, layers = hallucinator_settings(config)
+    value = {"beta_range": beta, "hallucinator_layers": layers}.get(spec.key, config.get(spec.key))
     if value is None:
-        return "default"
+        return "none"
     if spec.key == "beta_range":
         lo, hi = value
         return "(%s, %s)" % (_num(lo), _num(hi))

@@ -10,10 +10,12 @@ Approximations (all documented in the tests):
 
 * crop + resize uses ``F.grid_sample`` (bilinear) on per-box affine grids whose sample coordinates
   are clamped to the box, which reproduces ``resized_crop`` (bilinear, align_corners=False) exactly
-  when upsampling -- the usual case at 32 px. ``grid_sample`` rather than ``roi_align`` because
-  roi_align clamps at the image border, not the box border, and cannot flip. When downsampling,
-  torchvision's antialias (triangle filter) is approximated by ``k x k`` bilinear supersampling +
-  box averaging, ``k = ceil(max(H, W) / size)`` (at most 4).
+  along every axis that is upsampled -- always the case at 32 px from 32 px images.
+  ``grid_sample`` rather than ``roi_align`` because roi_align clamps at the image border, not the
+  box border (so it blends in pixels outside the crop), and cannot flip. Along downsampled axes
+  torchvision's antialias (a triangle filter of half-width = the scale) is approximated by ``k``
+  bilinear sub-samples per pixel and axis (``k = ceil(max(H, W) / size)``, at most 4) spread to
+  match the triangle's variance, then averaged: within a few uint8 levels on smooth images.
 * the CPU pipeline re-quantises to uint8 (truncating) after every op; here values stay float in
   [0, 255] (clamped after each colour op, as torchvision does) and are rounded once at the end.
   Individual ops therefore match torchvision to within 1-2 uint8 levels, not bit-exactly.
@@ -40,17 +42,42 @@ def _per_sample(v: torch.Tensor) -> torch.Tensor:
     return v.view(-1, 1, 1, 1).to(torch.float32)
 
 
+def _sample_coords(start: torch.Tensor, length: torch.Tensor, size: int, k: int,
+                   flip: Optional[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Source pixel-centre coordinates (``N x size*k``, clamped to the box) of ``k`` sub-samples per
+    output pixel along one axis, and their weights: 1 inside the box, falling linearly to 0 one pixel
+    outside it (the bilinear weight of the edge pixel that the clamped sub-sample reads)."""
+    dev = start.device
+    centre = ((torch.arange(size, device=dev, dtype=torch.float32) + 0.5) / size).repeat_interleave(k).expand(len(start), -1)
+    if flip is not None:
+        centre = torch.where(flip[:, None], 1.0 - centre, centre)
+    coords = start[:, None] + centre * length[:, None] - 0.5  # align_corners=False: exact bilinear when k = 1
+    if k > 1:  # sub-sample spread a with var(uniform k-grid of width a) + 1/6 = s^2 / 6 (antialias triangle)
+        scale = length / size
+        spread = torch.sqrt(2 * (scale ** 2 - 1).clamp_min(0) * k * k / (k * k - 1))  # 0 when upsampling
+        sub = ((torch.arange(k, device=dev, dtype=torch.float32) + 0.5) / k - 0.5).repeat(size)
+        coords = coords + spread[:, None] * sub
+    clamped = torch.minimum(torch.maximum(coords, start[:, None]), (start + length - 1)[:, None])
+    return clamped, (1 - (coords - clamped).abs()).clamp_min(0)
+
+
 def resized_crop(images: torch.Tensor, boxes: torch.Tensor, size: int, flip: Optional[torch.Tensor] = None,
                  supersample: Optional[int] = None) -> torch.Tensor:
     """Crops every box and resizes it to ``size x size`` with one ``grid_sample`` call (bilinear).
+
+    Sample coordinates are clamped to the box, as ``F.interpolate`` clamps at the crop border, so a
+    box that is not larger than ``size`` gives exactly torchvision's bilinear ``resized_crop``. A box
+    side ``s = side / size > 1`` times larger is supersampled: ``k`` bilinear sub-samples per output
+    pixel and axis, spread so the effective filter has the variance of antialias's triangle of
+    half-width ``s``, then averaged (``avg_pool2d``), down-weighting sub-samples past the box edge.
 
     Args:
         images: float ``N x C x H x W``.
         boxes: ``N x 4`` (top, left, height, width) in pixels, as from ``sample_crop_boxes``.
         size: output side.
         flip: optional bool ``N`` mask; flagged crops are mirrored horizontally (free: the grid is reversed).
-        supersample: sub-samples per output pixel and axis (antialias surrogate); default
-            ``ceil(max(H, W) / size)`` clipped to [1, 4], i.e. 1 whenever the input is not larger than ``size``.
+        supersample: sub-samples per output pixel and axis; default ``ceil(max(H, W) / size)``
+            clipped to [1, 4], i.e. 1 (plain bilinear) whenever the input is not larger than ``size``.
 
     Returns:
         float ``N x C x size x size``.
@@ -58,18 +85,15 @@ def resized_crop(images: torch.Tensor, boxes: torch.Tensor, size: int, flip: Opt
     n, _, height, width = images.shape
     k = supersample or min(max(1, math.ceil(max(height, width) / size)), _MAX_SUPERSAMPLE)
     top, left, h, w = boxes.to(torch.float32).unbind(1)
-    offs = (torch.arange(size * k, device=images.device, dtype=torch.float32) + 0.5) / (size * k)
-    offs_x = offs.expand(n, -1)
-    if flip is not None:
-        offs_x = torch.where(flip[:, None], 1.0 - offs_x, offs_x)
-    # pixel-centre coordinates, clamped to the box as F.interpolate does at the crop's border
-    ys = torch.minimum(torch.maximum(top[:, None] + offs * h[:, None] - 0.5, top[:, None]), (top + h - 1)[:, None])
-    xs = torch.minimum(torch.maximum(left[:, None] + offs_x * w[:, None] - 0.5, left[:, None]),
-                       (left + w - 1)[:, None])
+    (ys, in_y), (xs, in_x) = _sample_coords(top, h, size, k, None), _sample_coords(left, w, size, k, flip)
     gy, gx = (2 * ys + 1) / height - 1, (2 * xs + 1) / width - 1  # align_corners=False normalisation
     grid = torch.stack((gx[:, None, :].expand(-1, size * k, -1), gy[:, :, None].expand(-1, -1, size * k)), dim=-1)
     out = F.grid_sample(images, grid, mode="bilinear", padding_mode="border", align_corners=False)
-    return F.avg_pool2d(out, k) if k > 1 else out
+    if k == 1:
+        return out
+    # weighted mean: antialias drops the pixels outside the box and renormalises its truncated filter
+    weight = (in_y[:, :, None] * in_x[:, None, :]).unsqueeze(1)
+    return F.avg_pool2d(out * weight, k) / F.avg_pool2d(weight, k).clamp_min(1e-6)
 
 
 def rgb_to_grayscale(x: torch.Tensor) -> torch.Tensor:

@@ -1,10 +1,12 @@
 """Run directories -> results / problems: only finished, evaluated runs enter the numbers."""
 import json
 
+import pytest
+
 from reports_fixtures import make_run, make_transfer
 
 from reports.aggregate import collect, read_metrics
-from reports.suites import level_of, modules_of
+from reports.suites import HALLUCINATOR_PRESETS, level_of, modules_of
 
 
 def _reason(coll, name):
@@ -85,7 +87,7 @@ def test_transfer_records(tmp_path):
 
 
 def test_levels():
-    base = {"method": "mocov2", "hallucinator": True, "extrapolation": "asymmetric",
+    base = {"method": "mocov2", "hallucinator": True, "extrapolation": "none",
             "crop_p": 0.5, "hallucinator_layers": 3}
     assert level_of("table4", base) == "0.5"
     assert level_of("table4", {**base, "hallucinator": False}) == "baseline"
@@ -94,4 +96,25 @@ def test_levels():
     assert modules_of(base) == "cc+ae+h"
     assert modules_of({"hallucinator": False, "extrapolation": "none"}) == "none"
     assert modules_of({**base, "crop_p": None, "hallucinator_layers": 0}) == "ae"
+    assert modules_of({"hallucinator": False, "crop_p": 0.5}) == "cc"
+    assert modules_of({"hallucinator": False, "hallucination": True, "crop_p": None}) == "h"
     assert level_of("table1", base) == ""
+    # None = the engine preset's value
+    engine = {"hallucinator": True, "hallucinator_preset": "table5", "beta_range": None,
+              "hallucinator_layers": None, "crop_p": None}
+    assert level_of("table5", engine) == "(0, 1)"
+    assert level_of("table6", {**engine, "hallucinator_preset": "non-parametric"}) == "0"
+    assert level_of("table4", engine) == "none"
+    assert modules_of({**engine, "hallucinator_preset": "non-parametric"}) == "ae"
+
+
+def test_presets_mirror_the_engine():
+    lib = pytest.importorskip("hallucinator.hallucinator")
+    mirror = {k: (tuple(p.beta), p.layers) for k, p in lib.HALLUCINATOR_PRESETS.items()}
+    assert mirror == HALLUCINATOR_PRESETS
+
+
+def test_interrupted_run_is_excluded(tmp_path):
+    make_run(tmp_path, "stopped", status="interrupted", top1=None)
+    coll = collect(tmp_path)
+    assert coll.runs.empty and "interrupted" in _reason(coll, "stopped").reason

@@ -116,7 +116,7 @@ class Trainer:
             keep = []
             for line in path.read_text().splitlines():
                 try:
-                    if json.loads(line)["epoch"] < done_epochs:
+                    if json.loads(line)["epoch"] <= done_epochs:
                         keep.append(line)
                 except (json.JSONDecodeError, KeyError):
                     break

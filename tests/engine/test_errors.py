@@ -1,0 +1,76 @@
+"""Bad input gets a clear error and loses nothing."""
+import json
+import pickle
+
+import pytest
+import torch
+
+from hallucinator.config import load_config
+from hallucinator.training import checkpoint
+from hallucinator.training.trainer import NonFiniteLossError, Trainer
+
+from engine_support import TINY, needs_fmnist, pretrain
+
+
+def test_missing_dataset_is_one_clear_message(tmp_path):
+    res = pretrain("--config", "mocov2-cifar10", f"data_root={tmp_path / 'nope'}", "epochs=1", f"output_dir={tmp_path}")
+    assert res.returncode == 3
+    assert "cifar-10-batches-py" in res.stderr and "https://www.cs.toronto.edu/~kriz/cifar.html" in res.stderr
+    assert "Traceback" not in res.stderr
+
+
+@needs_fmnist
+def test_nan_loss_stops_and_keeps_last_good_checkpoint(tmp_path):
+    cfg = load_config("smoke/simclr", [*TINY, "epochs=2", "knn_every=0", f"output_dir={tmp_path}", "run_name=r"])
+    trainer = Trainer(cfg, show_progress=False)
+    trainer.fit()  # two good epochs
+    good = checkpoint.load(tmp_path / "r" / "checkpoint.pt")
+    cfg_bad = load_config("smoke/simclr", [*TINY, "epochs=3", "knn_every=0", f"output_dir={tmp_path}", "run_name=bad"])
+    bad = Trainer(cfg_bad, show_progress=False)
+    bad.model.load_state_dict(good["model"])
+    with torch.no_grad():
+        bad.model.encoder.backbone.conv1.weight.fill_(float("nan"))
+    with pytest.raises(NonFiniteLossError, match="loss is nan"):
+        bad.fit()
+    info = json.loads((tmp_path / "bad" / "run.json").read_text())
+    assert info["status"] == "failed" and "nan" in info["error"]
+    assert not (tmp_path / "bad" / "checkpoint.pt").exists()  # nothing bad was written
+    assert checkpoint.load(tmp_path / "r" / "checkpoint.pt")["epoch"] == 2
+
+
+def test_corrupt_and_untrusted_checkpoints_are_refused(tmp_path):
+    junk = tmp_path / "junk.pt"
+    junk.write_bytes(b"\x00not a checkpoint")
+    with pytest.raises(checkpoint.CheckpointError, match="cannot load"):
+        checkpoint.load(junk)
+
+    class Evil:
+        def __reduce__(self):
+            return (print, ("code ran",))
+    evil = tmp_path / "evil.pt"
+    torch.save({"format": checkpoint.FORMAT, "x": Evil()}, evil)
+    with pytest.raises(checkpoint.CheckpointError, match="weights-only"):
+        checkpoint.load(evil)
+    foreign = tmp_path / "foreign.pt"
+    torch.save({"state_dict": {}}, foreign)
+    with pytest.raises(checkpoint.CheckpointError, match="not a hallucinator-checkpoint"):
+        checkpoint.load(foreign)
+    with open(tmp_path / "p.pkl", "wb") as f:
+        pickle.dump([1], f)
+
+
+def test_atomic_save_leaves_no_partial_file(tmp_path):
+    path = tmp_path / "c.pt"
+    checkpoint.save_atomic({"format": checkpoint.FORMAT, "a": torch.ones(2)}, path)
+    with pytest.raises(Exception):
+        checkpoint.save_atomic({"format": checkpoint.FORMAT, "bad": lambda: 0}, path)  # unpicklable
+    assert torch.equal(checkpoint.load(path)["a"], torch.ones(2))
+    assert [p.name for p in tmp_path.iterdir()] == ["c.pt"]
+
+
+@needs_fmnist
+def test_checkpoint_from_another_config_is_refused(tmp_path):
+    common = [*TINY, "epochs=1", "knn_every=0", f"output_dir={tmp_path}", "run_name=r"]
+    assert pretrain("--config", "smoke/mocov2", *common).returncode == 0
+    res = pretrain("--config", "smoke/mocov2", *common, "lr=0.1")
+    assert res.returncode != 0 and "different configuration" in res.stderr and "lr" in res.stderr

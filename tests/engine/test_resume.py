@@ -1,0 +1,70 @@
+"""Kill a run and re-run the same command: the result equals the uninterrupted run bit for bit."""
+import json
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+
+from hallucinator.training import checkpoint
+
+from engine_support import ROOT, TINY, needs_fmnist, pretrain
+
+ARGS = ["--config", "smoke/mocov2-hal", *TINY, "epochs=3", "knn_every=0", "augment_on=cpu"]
+
+
+def _final(run_dir):
+    return checkpoint.load(run_dir / "checkpoint.pt")
+
+
+def _equal(a, b):
+    if isinstance(a, dict):
+        return a.keys() == b.keys() and all(_equal(a[k], b[k]) for k in a)
+    return torch.equal(a, b) if isinstance(a, torch.Tensor) else a == b
+
+
+def _assert_same(a, b):
+    assert a["epoch"] == b["epoch"] and a["step"] == b["step"] == 0
+    assert any(k.endswith("_extra_state") for k in a["model"])  # the Hallucinator's lambda generator
+    for k, v in a["model"].items():
+        assert _equal(v, b["model"][k]), f"model entry {k} differs"
+    sa, sb = a["optimizer"]["state"], b["optimizer"]["state"]
+    assert sa.keys() == sb.keys() and all(torch.equal(sa[i]["momentum_buffer"], sb[i]["momentum_buffer"]) for i in sa)
+
+
+def _interrupted_run(out, sig, wait_for_epoch):
+    cmd = [sys.executable, "-m", "hallucinator.pretrain", *ARGS, f"output_dir={out}", "run_name=r"]
+    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    metrics = out / "r" / "metrics.jsonl"
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        if metrics.exists() and len(metrics.read_text().splitlines()) >= wait_for_epoch:
+            break
+        time.sleep(0.05)
+    time.sleep(0.4)  # into the next epoch
+    assert proc.poll() is None, "run ended before it could be interrupted"
+    proc.send_signal(sig)
+    proc.wait(60)
+    return proc
+
+
+@needs_fmnist
+@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM])
+def test_killed_run_resumes_bit_for_bit(tmp_path, sig):
+    ref = pretrain(*ARGS, f"output_dir={tmp_path / 'ref'}", "run_name=r")
+    assert ref.returncode == 0, ref.stderr
+    _interrupted_run(tmp_path / "cut", sig, wait_for_epoch=1)
+    state = _final(tmp_path / "cut" / "r")
+    if sig == signal.SIGTERM:  # SIGTERM saves a mid-epoch checkpoint
+        assert state["step"] > 0 or state["epoch"] > 1
+        assert json.loads((tmp_path / "cut" / "r" / "run.json").read_text())["status"] == "interrupted"
+    res = pretrain(*ARGS, f"output_dir={tmp_path / 'cut'}", "run_name=r")
+    assert res.returncode == 0, res.stderr
+    assert "resumed" in res.stdout
+    _assert_same(_final(tmp_path / "ref" / "r"), _final(tmp_path / "cut" / "r"))
+    lines = (tmp_path / "cut" / "r" / "metrics.jsonl").read_text().splitlines()
+    assert [json.loads(line)["epoch"] for line in lines] == [1, 2, 3]
+    ref_loss = [json.loads(line)["loss"] for line in (tmp_path / "ref" / "r" / "metrics.jsonl").read_text().splitlines()]
+    assert [json.loads(line)["loss"] for line in lines][-1] == pytest.approx(ref_loss[-1], rel=1e-9)
