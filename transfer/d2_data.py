@@ -37,10 +37,15 @@ def register_smoke_datasets(root: str | Path | None = None) -> Path:
     return root
 
 
+def _is_voc(meta) -> bool:
+    return meta.get("evaluator_type") == "pascal_voc" or (
+        meta.get("evaluator_type") is None and meta.get("dirname") is not None)
+
+
 def required_paths(name: str) -> list[Path]:
     """Files a registered dataset reads (from its metadata)."""
     meta = MetadataCatalog.get(name)
-    if meta.get("evaluator_type") == "pascal_voc":
+    if _is_voc(meta):
         return [Path(meta.dirname) / "ImageSets" / "Main" / f"{meta.split}.txt",
                 Path(meta.dirname) / "Annotations", Path(meta.dirname) / "JPEGImages"]
     if meta.get("json_file"):
@@ -70,11 +75,14 @@ def check_datasets(names) -> None:
 
 
 def task_of(name: str) -> str:
-    """'voc' or 'coco', from the dataset's evaluator type."""
-    kind = MetadataCatalog.get(name).get("evaluator_type")
-    if kind not in ("pascal_voc", "coco"):
-        raise ValueError(f"dataset {name}: no VOC/COCO evaluator (evaluator_type={kind!r})")
-    return "voc" if kind == "pascal_voc" else "coco"
+    """'voc' or 'coco', from the dataset's metadata."""
+    meta = MetadataCatalog.get(name)
+    if _is_voc(meta):
+        return "voc"
+    if meta.get("evaluator_type") == "coco" or meta.get("json_file"):
+        return "coco"
+    raise ValueError(f"dataset {name}: no VOC/COCO evaluator "
+                     f"(evaluator_type={meta.get('evaluator_type')!r})")
 
 
 def build_evaluator(cfg, name: str, output_folder: str):

@@ -134,7 +134,7 @@ def test_flip_and_grayscale_fractions_of_the_outputs():
 
 @pytest.mark.parametrize("op,tf,lo,hi,tol", [
     (adjust_brightness, TF.adjust_brightness, 0.2, 1.8, 1), (adjust_contrast, TF.adjust_contrast, 0.2, 1.8, 1),
-    (adjust_saturation, TF.adjust_saturation, 0.0, 2.0, 1), (adjust_hue, TF.adjust_hue, -0.5, 0.5, 2)])
+    (adjust_saturation, TF.adjust_saturation, 0.0, 2.0, 2), (adjust_hue, TF.adjust_hue, -0.5, 0.5, 2)])
 @pytest.mark.parametrize("c", [1, 3])
 def test_jitter_ops_match_torchvision(op, tf, lo, hi, tol, c):
     g = torch.Generator().manual_seed(0)
@@ -186,14 +186,12 @@ def test_jitter_applies_the_four_ops_in_the_per_sample_order():
     params = view.sample_params(64, 32, 32, "cpu")
     out = view.apply(imgs, params)
     tfs = (TF.adjust_brightness, TF.adjust_contrast, TF.adjust_saturation, TF.adjust_hue)
-    errs = []
     for i in range(64):
-        ref, ref_float = imgs[i], imgs[i].float() / 255
-        for op in params.order[i].tolist():  # torchvision on uint8 (truncating) and on float (exact)
-            ref, ref_float = tfs[op](ref, float(params.factors[i, op])), tfs[op](ref_float, float(params.factors[i, op]))
-        errs.append(_diff(out[i], (ref_float * 255).round().to(torch.uint8)))
-        assert _diff(out[i], ref) <= 4  # the uint8 pipeline truncates after each of the 4 ops
-    assert max(errs) <= 1
+        ref, ref_u8 = imgs[i].float() / 255, imgs[i]
+        for op in params.order[i].tolist():  # torchvision on float (no re-quantisation) and on uint8
+            ref, ref_u8 = tfs[op](ref, float(params.factors[i, op])), tfs[op](ref_u8, float(params.factors[i, op]))
+        assert _diff(out[i], (ref * 255).round().to(torch.uint8)) <= 1
+        assert _diff(out[i], ref_u8) <= 8  # uint8 truncates after each op, amplified by later factors <= 1.8
 
 
 # ---------------------------------------------------------------- crop + resize
@@ -202,7 +200,7 @@ def test_jitter_applies_the_four_ops_in_the_per_sample_order():
 def test_resized_crop_matches_torchvision_upsampling_and_flip():
     imgs = smooth_images(200, h=40, w=56, seed=2)
     torch.manual_seed(0)
-    boxes = sample_crop_boxes(200, 40, 56, (0.05, 0.6), p=None)  # all crops <= 32 px: upsampled
+    boxes = sample_crop_boxes(200, 40, 56, (0.05, 0.3), p=None)  # all crops <= 32 px: upsampled
     flip = torch.rand(200) < 0.5
     out = resized_crop(imgs.float(), boxes, 32, flip=flip).round().to(torch.uint8)
     for i, (t, l, h, w) in enumerate(boxes.tolist()):
@@ -214,10 +212,11 @@ def test_resized_crop_downsampling_approximates_antialias():
     imgs = smooth_images(50, h=128, w=128, seed=3, grid=8)
     torch.manual_seed(0)
     boxes = sample_crop_boxes(50, 128, 128, (0.3, 1.0), p=None)
-    out = resized_crop(imgs.float(), boxes, 32)
     ref = torch.stack([TF.resized_crop(img, *b, [32, 32], antialias=True) for img, b in zip(imgs, boxes.tolist())])
-    err = (out - ref.float()).abs()
-    assert err.max() <= 4 and err.mean() <= 0.5
+    err = (resized_crop(imgs.float(), boxes, 32) - ref.float()).abs()  # default: k = 4 sub-samples
+    plain = (resized_crop(imgs.float(), boxes, 32, supersample=1) - ref.float()).abs()  # bilinear, no antialias
+    assert err.max() <= 2.5 and err.mean() <= 0.4
+    assert plain.max() > 5 and plain.mean() > 2 * err.mean()
 
 
 # ---------------------------------------------------------------- whole pipeline vs TwoViews
