@@ -72,7 +72,6 @@ def load_cfg(args, trial):
 def run_trial(args, trial):
     cfg = load_cfg(args, trial)
     default_setup(cfg, args)
-    check_datasets([*cfg.DATASETS.TRAIN, *cfg.DATASETS.TEST])
     if args.eval_only:
         model, timer = Trainer.build_model(cfg), StepTimer()
         DetectionCheckpointer(model, save_dir=cfg.OUTPUT_DIR).resume_or_load(
@@ -103,11 +102,21 @@ def main(argv=None):
     args = parser.parse_args(argv)
     if not os.path.exists(args.config_file) and (CONFIG_DIR / args.config_file).exists():
         args.config_file = str(CONFIG_DIR / args.config_file)
+    if not os.path.exists(args.config_file):
+        parser.error(f"config {args.config_file!r} not found (transfer/configs/ has "
+                     f"{', '.join(sorted(p.name for p in CONFIG_DIR.glob('*.yaml')))})")
     if args.weights and not os.path.exists(args.weights):
         parser.error(f"--weights {args.weights}: no such file")
     dirs = []
     for trial in range(args.trials):
         cfg = load_cfg(args, trial)
+        if cfg.MODEL.DEVICE == "cpu" and args.num_gpus * args.num_machines > 1:
+            parser.error("several processes need GPUs (detectron2 wraps CUDA models in DDP); "
+                         "on CPU run one process (--num-gpus 1)")
+        try:
+            check_datasets([*cfg.DATASETS.TRAIN, *cfg.DATASETS.TEST])
+        except FileNotFoundError as err:
+            parser.exit(2, f"error: {err}\n")
         dirs.append(cfg.OUTPUT_DIR)
         done = Path(cfg.OUTPUT_DIR) / "results.json"
         if (args.resume and not args.eval_only and done.exists()

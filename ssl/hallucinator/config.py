@@ -54,6 +54,8 @@ class TrainConfig(ModelConfig):
     knn_k: int = 200
     knn_temperature: float = 0.1
     knn_train_subset: Optional[int] = 10000  # memory-bank size for the per-epoch kNN
+    eval_train_subset: Optional[int] = None  # evaluate.py: first N training images for the probes (None = all)
+    eval_test_subset: Optional[int] = None   # evaluate.py: first N test images (None = all)
     metrics_batch: int = 1024              # fixed held-out images for G2 / similarity diagnostics
     suite: str = ""                        # tags read by the benchmarks' aggregation
     profile: str = ""

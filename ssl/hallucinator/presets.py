@@ -36,7 +36,7 @@ DEMO = dict(dataset="fashion_mnist", backbone="resnet18_cifar", width=8, in_chan
             queue_size=4096, num_workers=0, augment_on="device", knn_every=1, knn_train_subset=10000,
             metrics_batch=1024, threads=2, profile="demo")
 SMOKE = dict(DEMO, epochs=2, train_subset=2048, batch_size=128, knn_train_subset=1024, metrics_batch=256,
-             queue_size=1024, profile="smoke")
+             queue_size=1024, eval_train_subset=4096, eval_test_subset=2000, profile="smoke")
 
 
 def _make(**values) -> TrainConfig:

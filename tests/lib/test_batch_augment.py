@@ -223,24 +223,51 @@ def test_resized_crop_downsampling_approximates_antialias():
 
 
 def _features(v: torch.Tensor) -> torch.Tensor:
-    """Per image: channel means, channel stds, channel spread (colourfulness), gradient energy."""
+    """Per image: channel means, channel stds, colourfulness, gradient energy, |mean - 100| (jitter spread)."""
     x = v.float()
+    means = x.mean((2, 3))
     spread = (x - x.mean(1, keepdim=True)).abs().mean((1, 2, 3))[:, None]
     grad = (x[..., 1:] - x[..., :-1]).abs().mean((1, 2, 3))[:, None]
-    return torch.cat([x.mean((2, 3)), x.std((2, 3)), spread, grad], 1)
+    return torch.cat([means, x.std((2, 3)), spread, grad, (means.mean(1, keepdim=True) - 100).abs()], 1)
 
 
-@pytest.mark.parametrize("name,c,crop_p", [("small", 3, None), ("simclr", 3, 0.5), ("mocov1", 3, None),
-                                           ("grey", 1, None)])
-def test_batched_pipeline_matches_per_sample_two_views(name, c, crop_p):
-    """Paired z-test per feature (same image through both pipelines), slack for uint8 truncation bias."""
+def _paired_z(batched: torch.Tensor, reference: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Mean per-feature difference (same input image through both pipelines) and its z-score."""
+    d = _features(batched) - _features(reference)
+    return d.mean(0), d.mean(0).abs() / (d.std(0) / len(d) ** 0.5 + 1e-6)
+
+
+@pytest.mark.parametrize("name,c,crop_p,n", [("small", 3, 0.5, 800), ("simclr", 3, None, 800), ("grey", 1, None, 800)])
+def test_batched_pipeline_matches_per_sample_two_views_in_distribution(name, c, crop_p, n):
+    """Paired z-tests against TwoViews run in float (torchvision's ops without uint8 re-quantisation).
+
+    Sensitivity (measured with 2400 samples; z scales with sqrt(n)): gray_p 0.2 -> 0.3 gives z ~ 7,
+    hue 0.1 -> 0.05 or crop_scale (0.2, 1) -> (0.3, 1) z ~ 4, jitter_p 0.8 -> 0.6 z ~ 4; the correct
+    pipeline z < 2.5.
+    """
     cfg = recipe(name, crop_p=crop_p, blur_p=0.5 if name == "simclr" else 0.0)
-    imgs = smooth_images(400, c, 40, 40, seed=4).repeat(2, 1, 1, 1)
+    imgs = smooth_images(n // 4, c, seed=4).repeat(4, 1, 1, 1)
     torch.manual_seed(0)
     batched = BatchTwoViews(cfg)(imgs)
-    per_sample = [TwoViews(cfg)(img) for img in imgs]
+    two_views = TwoViews(cfg)
+    reference = [two_views(img.float() / 255) for img in imgs]
     for v in range(2):
-        d = _features(batched[v]) - _features(torch.stack([p[v] for p in per_sample]))
-        z = d.mean(0).abs() / (d.std(0) / len(d) ** 0.5)
-        # the CPU pipeline truncates to uint8 after each op: up to ~-0.5 level per op on the means
-        assert ((z < 4.5) | (d.mean(0).abs() < 1.5)).all(), (v, d.mean(0), z)
+        d, z = _paired_z(batched[v], (torch.stack([r[v] for r in reference]) * 255).round())
+        assert (z < 4.0).all(), (v, d, z)
+
+
+def test_batched_pipeline_vs_uint8_two_views_within_truncation_bias():
+    """Against the uint8 CPU pipeline the means are ~1-2 levels higher (measured: +1..+2 with 2400
+    samples): torchvision truncates to uint8 after every jitter / grayscale op (-0.5 level each on
+    average); the batched pipeline rounds once."""
+    cfg = recipe("small")
+    imgs = smooth_images(100, seed=5).repeat(4, 1, 1, 1)
+    torch.manual_seed(0)
+    batched = BatchTwoViews(cfg)(imgs)
+    two_views = TwoViews(cfg)
+    reference = [two_views(img) for img in imgs]
+    for v in range(2):
+        d, z = _paired_z(batched[v], torch.stack([r[v] for r in reference]))
+        se = d.abs() / z
+        assert (d[:3].abs() < 2.5 + 4.0 * se[:3]).all(), (v, d, z)  # channel means: up to ~2.5 levels of bias
+        assert (z[3:] < 4.0).all(), (v, d, z)  # no difference in the other statistics

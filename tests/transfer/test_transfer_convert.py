@@ -115,3 +115,24 @@ def test_bad_checkpoints_are_refused_with_clear_errors(torchvision_r50, tmp_path
         err = capsys.readouterr().err
         assert err.startswith("error: ") and message in err, (name, err)
         assert not (tmp_path / "out.pkl").exists()
+
+
+@pytest.mark.parametrize("method", ["mocov2", "simsiam"])
+def test_checkpoint_of_the_library_converts(method, tmp_path, capsys):
+    """A checkpoint as the library's trainer writes it (format, config, model, optimizer...)."""
+    factory = pytest.importorskip("hallucinator.methods.factory")
+    cfg = factory.ModelConfig(method=method, backbone="resnet50", hallucinator=True, queue_size=256)
+    model = factory.build_method(cfg)
+    ckpt = tmp_path / "checkpoint.pth"
+    torch.save({"format": "hallucinator-checkpoint/1",
+                "config": {"method": method, "backbone": "resnet50"},
+                "model": model.state_dict(), "optimizer": {}, "epoch": 1}, ckpt)
+    result = convert.convert(ckpt, tmp_path / "out.pkl")
+    assert len(result["mapped"]) == 318
+    printed = capsys.readouterr().out
+    assert "dropped hallucinator*" in printed
+    assert ("dropped momentum_encoder*" in printed) == (method == "mocov2")
+    with open(tmp_path / "out.pkl", "rb") as f:
+        weights = pickle.load(f)["model"]
+    online = model.state_dict()["encoder.backbone.layer2.1.conv2.weight"].numpy()
+    np.testing.assert_array_equal(weights["res3.1.conv2.weight"], online)

@@ -161,3 +161,13 @@ def test_smoke_coco_mask_rcnn_runs_and_reports_box_and_mask_ap(detectron2, smoke
                       {"TRANSFER_SMOKE_DATA": str(smoke_root)})
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     check_results(out / "results.json", "coco", 2, tasks=("bbox", "segm"))
+
+
+def test_train_net_names_missing_datasets_and_refuses_bad_arguments(detectron2, tmp_path):
+    proc = run_script([TRANSFER / "train_net.py", "--config", "voc_r50c4.yaml"],
+                      {"DETECTRON2_DATASETS": str(tmp_path / "datasets")}, timeout=300)
+    assert proc.returncode == 2
+    assert f"voc_2007_test: missing {tmp_path / 'datasets' / 'VOC2007'}" in proc.stderr
+    assert "$DETECTRON2_DATASETS" in proc.stderr
+    proc = run_script([TRANSFER / "train_net.py", "--config", "nope.yaml"], timeout=300)
+    assert proc.returncode == 2 and "voc_r50c4.yaml" in proc.stderr

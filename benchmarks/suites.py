@@ -1,0 +1,136 @@
+"""What each suite runs, per profile: a list of ``RunSpec`` (one run directory each).
+
+Profiles:
+  * ``paper``: the paper's settings (presets ``<method>[-hal]-<dataset>``), data under DATA_ROOT,
+    the 100-epoch linear probe; GPU work (torchrun on all local GPUs).
+  * ``demo``: real runs on a 2-core CPU on the real Fashion-MNIST (Debian package): a narrow
+    ResNet-18 (width 8), 3 seeds, fast linear probes (all labels and 1000 labels) and kNN, with
+    a random-weights encoder and raw-pixel logistic regression beside them.
+  * ``smoke``: the demo pipeline shrunk to minutes (2k images, 2 epochs, 1 seed), for tests.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Optional
+
+from hallucinator.methods.factory import METHODS
+from hallucinator.presets import LARGE_DATASETS, SMALL_DATASETS
+
+PROFILES = ("smoke", "demo", "paper")
+SEEDS = {"smoke": (0,), "demo": (0, 1, 2), "paper": (0,)}
+CPU_PROBES = ["fast_linear", "fast_linear_1k", "knn"]
+PAPER_PROBES = ["linear", "knn"]
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """One run directory: pretrain ``preset + overrides`` (unless ``baseline``), then evaluate."""
+
+    name: str
+    preset: str
+    overrides: tuple[str, ...] = ()
+    probes: tuple[str, ...] = ()
+    baseline: Optional[str] = None        # random-init | raw-pixels: no pretraining
+    tags: dict = field(default_factory=dict, compare=False)
+
+
+def _preset(profile: str, method: str, hal: bool, dataset: str) -> str:
+    tag = f"{method}-hal" if hal else method
+    return f"{tag}-{dataset}" if profile == "paper" else f"{profile}/{tag}"
+
+
+def _data_root(profile: str, dataset: str, data_root: Optional[str]) -> tuple[str, ...]:
+    if profile != "paper":
+        return ()
+    if not data_root:
+        raise SystemExit("the paper profile needs the datasets: pass --data-root DIR or set DATA_ROOT "
+                         "(DIR/cifar-10-batches-py, DIR/cifar-100-python, DIR/stl10_binary, "
+                         "DIR/tiny-imagenet-200, DIR/imagenet/{train,val})")
+    return (f"data_root={data_root}/imagenet" if dataset in LARGE_DATASETS else f"data_root={data_root}",)
+
+
+def _probes(profile: str) -> tuple[str, ...]:
+    return tuple(PAPER_PROBES if profile == "paper" else CPU_PROBES)
+
+
+def _gain_table(profile: str, datasets, seeds, methods, data_root) -> list[RunSpec]:
+    specs = []
+    for ds in datasets:
+        for seed in seeds:
+            for m in methods:
+                for hal in (False, True):
+                    specs.append(RunSpec(f"{m}{'-hal' if hal else ''}-{ds}-s{seed}", _preset(profile, m, hal, ds),
+                                         (f"seed={seed}", *_data_root(profile, ds, data_root)), _probes(profile)))
+            if profile != "paper":  # reference encoders beside the pretrained ones
+                specs.append(RunSpec(f"random-init-{ds}-s{seed}", _preset(profile, "mocov2", False, ds),
+                                     (f"seed={seed}",), _probes(profile), baseline="random-init"))
+        if profile != "paper":
+            specs.append(RunSpec(f"raw-pixels-{ds}", _preset(profile, "mocov2", False, ds), ("seed=0",),
+                                 ("fast_linear", "fast_linear_1k"), baseline="raw-pixels"))
+    return specs
+
+
+# Ablation rows (Tables 3-6): MoCoV2 on IN-200 in the paper; on Fashion-MNIST in the CPU profiles.
+TABLE3_ROWS = {  # label -> (hallucinator?, overrides)
+    "baseline": (False, ()),
+    "cc": (False, ("crop_p=0.5",)),
+    "ae": (True, ("crop_p=none", "hallucinator_layers=0")),
+    "h": (True, ("crop_p=none", "beta_range=0,0")),
+    "ae+h": (True, ("crop_p=none",)),
+    "cc+ae+h": (True, ()),
+}
+ABLATIONS = {
+    "table4": [("baseline", False, ())] + [(f"p{p}", True, (f"crop_p={p}",)) for p in (0.9, 0.8, 0.7, 0.6, 0.5, 0.4)],
+    "table5": [("baseline", False, ())] + [(f"beta{a}_{b}", True, (f"beta_range={a},{b}",))
+                                           for a, b in ((-0.5, 0.0), (0.0, 0.5), (0.5, 1.0), (1.0, 1.5), (0.0, 1.0))],
+    "table6": [("baseline", False, ())] + [(f"n{n}", True, (f"hallucinator_layers={n}",)) for n in range(5)],
+    "table3": [(k, hal, ov) for k, (hal, ov) in TABLE3_ROWS.items()],
+}
+
+
+def _ablation(suite: str, profile: str, seeds, data_root) -> list[RunSpec]:
+    ds = "in200" if profile == "paper" else "fashion_mnist"
+    return [RunSpec(f"{label}-s{seed}", _preset(profile, "mocov2", hal, ds),
+                    (f"seed={seed}", *ov, *_data_root(profile, ds, data_root)), _probes(profile))
+            for label, hal, ov in ABLATIONS[suite] for seed in seeds]
+
+
+def _figure(suite: str, profile: str, seeds, data_root) -> list[RunSpec]:
+    ds = "cifar10" if profile == "paper" else "fashion_mnist"
+    variants = [("mocov2", False, ()), ("mocov2-hal", True, ())]
+    if suite == "fig4":
+        variants.append(("mocov2-symmetric", False, ("extrapolation=symmetric",)))
+        probes: tuple[str, ...] = ("knn",)
+    else:  # Fig 5: 2-D embeddings on the circle
+        variants = [(n, h, ("dim=2",)) for n, h, _ in variants]
+        probes = ("features_2d", "knn")
+    return [RunSpec(f"{name}-s{seed}", _preset(profile, "mocov2", hal, ds),
+                    (f"seed={seed}", *ov, *_data_root(profile, ds, data_root)), probes)
+            for name, hal, ov in variants for seed in seeds]
+
+
+def build_suite(suite: str, profile: str, seeds=None, methods=None, data_root: Optional[str] = None) -> list[RunSpec]:
+    """The runs of ``suite`` under ``profile`` (optionally restricted to some seeds / methods)."""
+    if profile not in PROFILES:
+        raise SystemExit(f"unknown profile {profile!r}; choose one of {PROFILES}")
+    seeds = tuple(seeds) if seeds else SEEDS[profile]
+    methods = tuple(methods) if methods else METHODS
+    bad = sorted(set(methods) - set(METHODS))
+    if bad:
+        raise SystemExit(f"unknown method(s) {bad}; choose from {METHODS}")
+    if suite == "table1":
+        datasets = SMALL_DATASETS if profile == "paper" else ("fashion_mnist",)
+        return _gain_table(profile, datasets, seeds, methods, data_root)
+    if suite == "table2":
+        if profile != "paper":
+            raise SystemExit("table2 (ResNet-50 on IN-200 / IN-1K) exists only in the paper profile: it needs "
+                             "ImageNet and GPUs. Use PROFILE=paper with DATA_ROOT.")
+        return _gain_table(profile, LARGE_DATASETS, seeds, methods, data_root)
+    if suite in ABLATIONS:
+        return _ablation(suite, profile, seeds[:1] if profile == "demo" else seeds, data_root)
+    if suite in ("fig4", "fig5"):
+        return _figure(suite, profile, seeds[:1], data_root)
+    if suite == "table7":
+        raise SystemExit("table7 runs are detection fine-tunes: see `python transfer/train_net.py --help` "
+                         "(results land in runs/table7/<profile>/ and `make report` tabulates them)")
+    raise SystemExit(f"unknown suite {suite!r}; choose from table1..table7, fig4, fig5")

@@ -1,0 +1,194 @@
+"""Evaluate a pretraining run's frozen backbone, or a reference encoder, into ``eval.json``.
+
+    python -m hallucinator.evaluate runs/pretrain/mocov2-hal-cifar10-s0 --probes linear,knn
+    python -m hallucinator.evaluate OUT_DIR --baseline random-init --config demo/mocov2 seed=1
+    python -m hallucinator.evaluate OUT_DIR --baseline raw-pixels --config demo/mocov2
+
+Probes: ``linear`` (the paper's protocol, 100 epochs; headline = final epoch, best epoch kept
+beside it), ``fast_linear`` (features once + L-BFGS logistic regression, all labels),
+``fast_linear_1k`` (the same on 1000 class-balanced labels), ``knn`` (weighted kNN, k=200),
+``features_2d`` (l2-normalised test embeddings and their G2, for Fig 5; needs dim=2).
+Finished probes are kept when the command is re-run; the linear probe resumes mid-way.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from .config import TrainConfig, from_dict, load_config, to_dict
+from .data import DATASETS, build_dataset
+from .evaluation.fast_probe import balanced_subset, logistic_regression_top1
+from .evaluation.features import extract_features
+from .evaluation.knn import knn_top1
+from .evaluation.linear_probe import linear_probe, write_json
+from .methods import build_method, model_config_from
+from .metrics import uniformity
+from .training import checkpoint, provenance
+from .training.pipeline import subset
+from .training.trainer import pick_device
+
+PROBES = ("linear", "fast_linear", "fast_linear_1k", "knn", "features_2d")
+BASELINES = ("random-init", "raw-pixels")
+
+
+class _RawPixels(torch.nn.Module):
+    """The "encoder" of the raw-pixel baseline: flattened normalised pixels."""
+
+    def forward(self, x):
+        return x.flatten(1)
+
+
+def _encoder_from_run(run_dir: Path, cfg: TrainConfig, device: torch.device):
+    state = checkpoint.load(run_dir / "checkpoint.pt")
+    if state["epoch"] < cfg.epochs:
+        raise RuntimeError(f"{run_dir} finished {state['epoch']}/{cfg.epochs} epochs; pretraining is not done")
+    model = build_method(model_config_from(cfg))
+    model.load_state_dict(state["model"])
+    return model.encoder.to(device)
+
+
+def evaluate(run_dir: Path, probes: list[str], cfg: TrainConfig, baseline: str | None = None,
+             linear_epochs: int = 100, linear_lr: float | None = None, linear_batch: int | None = None,
+             show_progress: bool = True) -> dict[str, Any]:
+    unknown = sorted(set(probes) - set(PROBES))
+    if unknown:
+        raise ValueError(f"unknown probe(s) {unknown}; choose from {PROBES}")
+    device = pick_device(cfg, 0)
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    out_path = run_dir / "eval.json"
+    result = json.loads(out_path.read_text()) if out_path.exists() else {}
+    result.setdefault("probes", {})
+    result["status"] = "running"
+    todo = [p for p in probes if p not in result["probes"]]
+    if not todo:
+        result["status"] = "finished"
+        write_json(out_path, result)
+        return result
+    if baseline == "raw-pixels":
+        encoder = None
+        backbone: torch.nn.Module = _RawPixels()
+    elif baseline == "random-init":
+        torch.manual_seed(cfg.seed)
+        encoder = build_method(model_config_from(cfg)).encoder.to(device)
+        backbone = encoder.backbone
+    else:
+        encoder = _encoder_from_run(run_dir, cfg, device)
+        backbone = encoder.backbone
+    train = subset(build_dataset(cfg.dataset, cfg.data_root, "train"), cfg.eval_train_subset)
+    test = subset(build_dataset(cfg.dataset, cfg.data_root, "test"), cfg.eval_test_subset)
+    size = cfg.image_size or DATASETS[cfg.dataset].image_size
+    feats: dict[str, Any] = {}
+
+    def features():
+        if not feats:
+            t0 = time.time()
+            feats["train"] = extract_features(backbone, train, cfg.dataset, device, size)
+            feats["test"] = extract_features(backbone, test, cfg.dataset, device, size)
+            feats["seconds"] = time.time() - t0
+        return feats["train"], feats["test"]
+
+    for probe in todo:
+        t0 = time.time()
+        if probe == "knn":
+            (ftr, ltr), (fte, lte) = features()
+            res = {"top1": knn_top1(ftr, ltr, fte, lte, k=cfg.knn_k, temperature=cfg.knn_temperature), "k": cfg.knn_k,
+                   "labels": "all"}
+        elif probe in ("fast_linear", "fast_linear_1k"):
+            (ftr, ltr), (fte, lte) = features()
+            idx = balanced_subset(ltr, 1000, seed=0) if probe == "fast_linear_1k" else None
+            res = {"top1": logistic_regression_top1(ftr, ltr, fte, lte, train_idx=idx),
+                   "labels": 1000 if idx is not None else "all", "solver": "L-BFGS logistic regression, wd 1e-4"}
+        elif probe == "linear":
+            if baseline == "raw-pixels":
+                continue
+            big = cfg.dataset in ("imagenet", "in200")
+            feat_dim = backbone.out_dim
+            res = linear_probe(backbone, feat_dim, train, test, cfg.dataset, device, run_dir, epochs=linear_epochs,
+                               lr=linear_lr or (30.0 if big else 10.0), batch_size=linear_batch or (256 if big else 512),
+                               num_workers=min(cfg.num_workers, 4), size=size, seed=cfg.seed, show_progress=show_progress)
+        else:  # features_2d
+            if encoder is None:
+                continue
+            emb = _embeddings(encoder, test, cfg, device, size)
+            if emb.shape[1] != 2:
+                raise ValueError(f"features_2d needs a 2-D embedding (dim=2), this run has dim={emb.shape[1]}")
+            emb = torch.nn.functional.normalize(emb, dim=1)
+            g2 = uniformity(emb).item()
+            np.savez(run_dir / "features_2d.npz", features=emb.numpy(), labels=test.targets.numpy(), g2=g2)
+            res = {"g2": g2, "n": emb.shape[0]}
+        res["seconds"] = round(time.time() - t0, 1)
+        result["probes"][probe] = res
+        write_json(out_path, result)  # each finished probe is kept even if a later one fails
+        print(f"{run_dir.name}: {probe} " + (f"top1 {res['top1']:.2f}" if "top1" in res else f"G2 {res.get('g2')}"), flush=True)
+    result["status"] = "finished"
+    write_json(out_path, result)
+    return result
+
+
+@torch.no_grad()
+def _embeddings(encoder, dataset, cfg, device, size) -> torch.Tensor:
+    from .augmentations import Normalize
+    from .evaluation.features import eval_resize
+    info = DATASETS[cfg.dataset]
+    norm = Normalize(info.mean, info.std).to(device)
+    encoder.eval()
+    images = dataset.images
+    return torch.cat([encoder(norm(eval_resize(images[i:i + 512], size).to(device))).float().cpu()
+                      for i in range(0, len(images), 512)])
+
+
+def _write_baseline_run(run_dir: Path, cfg: TrainConfig, baseline: str) -> None:
+    run_dir.mkdir(parents=True, exist_ok=True)
+    conf = to_dict(cfg)
+    conf.update(method=baseline, hallucinator=False, epochs=0, crop_p=None)
+    if baseline == "raw-pixels":
+        conf.update(backbone="none", width=0)
+    (run_dir / "config.json").write_text(json.dumps(conf, indent=2))
+    info = provenance.collect(pick_device(cfg, 0), 1, cfg.seed)
+    provenance.write(run_dir / "run.json", {**info, "status": "finished", "end_time": provenance.now(),
+                                            "wall_time_s": 0.0, "suite": cfg.suite, "profile": cfg.profile})
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m hallucinator.evaluate", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("run_dir", type=Path, help="a pretraining run directory (or the output dir of a --baseline)")
+    p.add_argument("--probes", default="fast_linear,fast_linear_1k,knn", help=f"comma-separated, from {PROBES}")
+    p.add_argument("--baseline", choices=BASELINES, help="evaluate a reference encoder instead of a run")
+    p.add_argument("--config", help="preset/YAML for --baseline (the encoder and dataset to use)")
+    p.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides for --baseline")
+    p.add_argument("--linear-epochs", type=int, default=100)
+    p.add_argument("--linear-lr", type=float, default=None, help="default 10 (ImageNet: 30)")
+    p.add_argument("--linear-batch", type=int, default=None, help="default 512 (ImageNet: 256)")
+    args = p.parse_args(argv)
+    probes = [x for x in args.probes.split(",") if x]
+    if args.baseline:
+        if not args.config:
+            p.error("--baseline needs --config (the encoder and dataset)")
+        cfg = load_config(args.config, args.overrides)
+        _write_baseline_run(args.run_dir, cfg, args.baseline)
+    else:
+        cfg_path = args.run_dir / "config.json"
+        if not cfg_path.exists():
+            print(f"error: {args.run_dir} has no config.json: not a run directory", file=sys.stderr)
+            return 2
+        cfg = from_dict(json.loads(cfg_path.read_text()))
+    try:
+        evaluate(args.run_dir, probes, cfg, baseline=args.baseline, linear_epochs=args.linear_epochs,
+                 linear_lr=args.linear_lr, linear_batch=args.linear_batch)
+    except (RuntimeError, ValueError, FileNotFoundError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
