@@ -168,7 +168,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--linear-epochs", type=int, default=100)
     p.add_argument("--linear-lr", type=float, default=None, help="default 10 (ImageNet: 30)")
     p.add_argument("--linear-batch", type=int, default=None, help="default 512 (ImageNet: 256)")
-    args = p.parse_args(argv)
+    args = p.parse_intermixed_args(argv)
     probes = [x for x in args.probes.split(",") if x]
     if args.baseline:
         if not args.config:
