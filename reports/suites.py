@@ -117,8 +117,11 @@ def modules_of(config: dict) -> str:
     on = bool(config.get("hallucinator"))
     cc = config.get("center_crop",
                     crop_p is not None and not _isnan(crop_p) and 0 < float(crop_p) < 1)
-    ae = config.get("asymmetric_extrapolation", on or config.get("extrapolation") == "asymmetric")
-    layers = hallucinator_settings(config)[1]
+    beta, layers = hallucinator_settings(config)
+    # beta_range (0, 0) makes lambda = 0, so q' = q: the Hallucinator without extrapolation.
+    extrapolates = beta is None or any(float(b) != 0.0 for b in beta)
+    ae = config.get("asymmetric_extrapolation",
+                    (on and extrapolates) or config.get("extrapolation") == "asymmetric")
     h = config.get("hallucination", on and (layers or 0) > 0)
     parts = [n for n, on in (("cc", cc), ("ae", ae), ("h", h)) if on]
     return "+".join(parts) if parts else "none"

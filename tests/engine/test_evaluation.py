@@ -1,0 +1,59 @@
+"""Probes on known answers: kNN, L-BFGS logistic regression, class-balanced subsets, linear probe."""
+import pytest
+import torch
+from torch import nn
+
+from hallucinator.data import InMemoryImageDataset
+from hallucinator.evaluation.fast_probe import balanced_subset, logistic_regression_top1
+from hallucinator.evaluation.knn import knn_top1
+from hallucinator.evaluation.linear_probe import linear_probe
+
+
+def test_knn_known_answer():
+    train = torch.tensor([[1.0, 0.0], [0.9, 0.1], [0.0, 1.0], [0.1, 0.9]])
+    labels = torch.tensor([0, 0, 1, 1])
+    test = torch.tensor([[1.0, 0.05], [0.05, 1.0], [0.6, 0.4]])
+    assert knn_top1(train, labels, test, torch.tensor([0, 1, 0]), k=2) == pytest.approx(100.0)
+    assert knn_top1(train, labels, test, torch.tensor([1, 0, 0]), k=2) == pytest.approx(100 / 3)
+    # unlabelled memory items (label -1) never vote
+    assert knn_top1(torch.cat([train, test]), torch.cat([labels, torch.tensor([-1, -1, -1])]), test,
+                    torch.tensor([0, 1, 0]), k=1) == pytest.approx(100.0)
+
+
+def test_logistic_regression_separable_and_chance():
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(400, 5, generator=g)
+    y = (x[:, 0] > 0).long()
+    assert logistic_regression_top1(x[:300], y[:300], x[300:], y[300:]) >= 97.0
+    noise_y = torch.randint(0, 2, (400,), generator=g)
+    assert logistic_regression_top1(x[:300], noise_y[:300], x[300:], noise_y[300:]) < 70.0
+
+
+def test_balanced_subset():
+    labels = torch.tensor([0] * 50 + [1] * 30 + [2] * 20 + [-1] * 10)
+    idx = balanced_subset(labels, 30, seed=0)
+    assert len(idx) == 30 and len(set(idx.tolist())) == 30
+    assert torch.bincount(labels[idx], minlength=3).tolist() == [10, 10, 10]
+    assert torch.equal(idx, balanced_subset(labels, 30, seed=0))
+
+
+def test_linear_probe_learns_and_leaves_backbone_untouched(tmp_path):
+    g = torch.Generator().manual_seed(0)
+    imgs = torch.zeros(64, 1, 28, 28, dtype=torch.uint8)
+    targets = torch.arange(64) % 2
+    imgs[targets == 1, :, :, :14] = 255  # class 1: bright left half
+    imgs[targets == 0, :, :, 14:] = 255
+    imgs = (imgs.float() * 0.8 + torch.rand(imgs.shape, generator=g) * 50).clamp(0, 255).to(torch.uint8)
+    ds = InMemoryImageDataset(imgs, targets, ["a", "b"])
+    backbone = nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.BatchNorm2d(4), nn.ReLU(), nn.AdaptiveAvgPool2d((1, 2)),
+                             nn.Flatten())
+    before = {k: v.clone() for k, v in backbone.state_dict().items()}
+    res = linear_probe(backbone, 8, ds, ds, "fashion_mnist", torch.device("cpu"), tmp_path, epochs=3, lr=1.0,
+                       milestones=(2,), batch_size=16, num_workers=0, show_progress=False)
+    assert set(res) >= {"top1", "top1_best", "best_epoch", "history"} and len(res["history"]) == 3
+    assert res["top1"] == res["history"][-1] and res["top1_best"] == max(res["history"])
+    assert all(torch.equal(v, backbone.state_dict()[k]) for k, v in before.items())  # BN stats frozen too
+    # resumable: a second call with more epochs continues from the saved 3
+    res2 = linear_probe(backbone, 8, ds, ds, "fashion_mnist", torch.device("cpu"), tmp_path, epochs=4, lr=1.0,
+                        milestones=(2,), batch_size=16, num_workers=0, show_progress=False)
+    assert res2["history"][:3] == res["history"] and len(res2["history"]) == 4
