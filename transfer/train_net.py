@@ -9,6 +9,7 @@ cfg.OUTPUT_DIR (default runs/transfer/<config name>); with --trials N, trial_i/ 
 summary.json (mean, std). See transfer/README.md.
 """
 import json
+import logging
 import os
 import time
 from pathlib import Path
@@ -71,6 +72,8 @@ def load_cfg(args, trial):
 
 def run_trial(args, trial):
     cfg = load_cfg(args, trial)
+    for name in ("detectron2", "fvcore"):  # one log file per trial, no repeated console lines
+        logging.getLogger(name).handlers.clear()
     default_setup(cfg, args)
     if args.eval_only:
         model, timer = Trainer.build_model(cfg), StepTimer()

@@ -150,6 +150,8 @@ def test_smoke_voc_finetune_evaluate_resume_and_trials(detectron2, smoke_root, t
     assert summary["bbox"]["AP"]["std"] == pytest.approx(0.0, abs=1e-6)  # same model twice
     for i in range(2):
         check_results(tmp_path / "trials" / f"trial_{i}" / "results.json", "voc", 0)
+        log = (tmp_path / "trials" / f"trial_{i}" / "log.txt").read_text()
+        assert log.count("Total inference time") == 1  # each trial logs to its own file only
 
 
 @pytest.mark.slow

@@ -128,7 +128,7 @@ class Trainer:
         cfg = self.cfg
         self._knn_sets = None
         try:
-            test = build_dataset(cfg.dataset, cfg.data_root, "test")
+            test = subset(build_dataset(cfg.dataset, cfg.data_root, "test"), cfg.eval_test_subset)
         except (FileNotFoundError, ValueError):
             return None
         info = DATASETS[cfg.dataset]
