@@ -91,14 +91,21 @@ class Hallucinator(nn.Module):
         return cls(dim, **kw)
 
     def sample_lambda(self, n: int) -> torch.Tensor:
-        """lambda ~ U(beta1, beta2): a scalar tensor, or ``n x 1`` when ``per_sample``."""
+        """lambda ~ U(beta1, beta2): a scalar tensor, or ``n x 1`` when ``per_sample`` (CPU)."""
         shape = (n, 1) if self.per_sample else ()
         u = torch.rand(shape, generator=self._generator, dtype=torch.float64)
         return (self.beta[0] + (self.beta[1] - self.beta[0]) * u).float()
 
-    def extrapolate(self, q: torch.Tensor, k: torch.Tensor, lam: torch.Tensor) -> torch.Tensor:
-        """Eq 3: ``q' = (1 + lambda) q - lambda k``."""
-        lam = lam.to(device=q.device, dtype=q.dtype)
+    def extrapolate(self, q: torch.Tensor, k: torch.Tensor, lam: torch.Tensor | float) -> torch.Tensor:
+        """Eq 3: ``q' = (1 + lambda) q - lambda k``.
+
+        A scalar lambda is applied as a Python float: no host-to-device copy, so the step never
+        waits for the GPU queue to drain.
+        """
+        if isinstance(lam, float) or lam.dim() == 0:
+            lam = float(lam)
+        else:
+            lam = lam.to(device=q.device, dtype=q.dtype, non_blocking=True)
         return (1 + lam) * q - lam * k.to(q.dtype)
 
     def forward(self, q: torch.Tensor, k: torch.Tensor) -> torch.Tensor:

@@ -77,6 +77,7 @@ class Trainer:
         self.autocast_dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(cfg.precision)
         self.ddp = (nn.parallel.DistributedDataParallel(self.model, device_ids=[self.dist.local_rank] if self.device.type == "cuda" else None)
                     if self.dist.world_size > 1 else self.model)
+        self.nan_check_every = 1 if self.device.type == "cpu" else 25
         self.epoch, self.step = 0, 0          # position: completed epochs, steps done in this epoch
         self.partial: dict[str, float] = {}  # running sums of the current epoch (for mid-epoch resume)
         self._stop_signal: Optional[int] = None
@@ -231,11 +232,11 @@ class Trainer:
             ctx = torch.autocast(self.device.type, dtype=self.autocast_dtype) if self.autocast_dtype else nullcontext()
             with ctx:
                 out = self.ddp(x1, x2)
-            if not torch.isfinite(out.loss):
-                raise NonFiniteLossError(
-                    f"loss is {out.loss.item()} at epoch {self.epoch + 1} step {self.step + 1} (lr {lr:.4g}); "
-                    f"stopped. The last good checkpoint is {self.ckpt_path if self.ckpt_path.exists() else 'none (first epoch)'}. "
-                    "Lower lr, use precision=fp32, or check the data.")
+            # A finiteness check reads the loss on the host: every step on CPU, every
+            # `nan_check_every` steps on GPU (no per-step sync). Weights are only saved at epoch
+            # ends, after a final check, so a non-finite step can never reach a checkpoint.
+            if self.step % self.nan_check_every == 0 and not torch.isfinite(out.loss):
+                self._non_finite(out.loss, lr)
             self.optimizer.zero_grad(set_to_none=True)
             self.scaler.scale(out.loss).backward()
             self.scaler.step(self.optimizer)
@@ -249,6 +250,8 @@ class Trainer:
             if self.show_progress and (self.step % 20 == 0 or self.step == steps):
                 bar.set_postfix(loss=f"{acc[0].item() / max(1, self.step - bar_start):.3f}", lr=f"{lr:.3g}")
             if self._stop_signal is not None and self.step < steps:
+                if not torch.isfinite(acc[0]):
+                    self._non_finite(acc[0], lr)
                 self._fold(acc)
                 self.partial["seconds"] += time.time() - t0
                 self._save()
@@ -257,6 +260,8 @@ class Trainer:
                 bar.close()
                 return {}
         bar.close()
+        if not torch.isfinite(acc[0]):
+            self._non_finite(acc[0], lr)
         self._fold(acc)
         self.partial["seconds"] += time.time() - t0
         self.epoch, self.step = self.epoch + 1, 0
@@ -276,6 +281,12 @@ class Trainer:
                   f" {metrics['images_per_s']:.0f} img/s", flush=True)
         self._save()
         return metrics
+
+    def _non_finite(self, loss: torch.Tensor, lr: float) -> None:
+        raise NonFiniteLossError(
+            f"loss is {loss.item()} at epoch {self.epoch + 1} step {self.step + 1} (lr {lr:.4g}); stopped. "
+            f"The last good checkpoint is {self.ckpt_path if self.ckpt_path.exists() else 'none (first epoch)'}. "
+            "Lower lr, use precision=fp32, or check the data.")
 
     def _fold(self, acc: torch.Tensor) -> None:
         """Adds this process's device-side sums (averaged over ranks) into ``partial``."""
