@@ -1,31 +1,139 @@
-"""Results files of the transfer runs, in the form the benchmarks aggregation reads.
+"""Results files of the transfer runs, in the form the report builder (reports/) reads.
 
 ``results.json`` (one run, in cfg.OUTPUT_DIR)::
 
-    {"task": "voc"|"coco", "weights": str, "trial": int, "config": str, "profile": "full"|"smoke",
+    {"task": "voc"|"coco", "weights": str, "trial": int, "config": str, "opts": [...],
+     "profile": "paper"|"smoke",           # reports' vocabulary: protocol configs -> "paper"
+     "method": str, "hallucinator": bool,  # what the weights are (see ``weights_source``)
+     "pretrain_run": str|null, "pretrain_checkpoint": str|null,
      "datasets": {"train": [...], "test": str},
      "bbox": {"AP": float, "AP50": float, "AP75": float},
      "segm": {"AP": ..., "AP50": ..., "AP75": ...},          # COCO Mask R-CNN only
      "iterations": int, "seconds_per_iter": float|null, "device": str}
 
-``summary.json`` (``--trials N``, in the parent of trial_0..trial_{N-1})::
+``summary.json`` (``--trials N``)::
 
-    {"task", "weights", "config", "profile", "trials": N,
-     "bbox": {"AP": {"mean", "std", "values"}, ...}, "segm": {...}}
+    {"task", "weights", "config", "profile", "method", "hallucinator", "pretrain_run",
+     "trials": N, "bbox": {"AP": {"mean", "std", "values"}, ...}, "segm": {...}}
 
 AP values are percentages as detectron2's evaluators report them; ``std`` is the sample
-standard deviation (ddof=1; 0.0 for a single trial). This module does not import detectron2.
+standard deviation (ddof=1; 0.0 for a single trial).
+
+Provenance: ``transfer/convert.py`` stores ``"__source__": {"method", "hallucinator",
+"pretrain_run", "checkpoint", ...}`` in the ``.pkl`` (detectron2 ignores extra top-level keys);
+``weights_source`` reads it back (no weights = ``random-init``; a detectron2 ``.pth`` inherits
+the ``results.json`` of the run that wrote it; anything else is ``unknown``).
+
+With ``train_net.py --runs ROOT`` a run goes to ``ROOT/table7/<profile>/<task>-<method>[-hal]
+[-<tag>]`` (``table7_run_dir``), where ``python -m reports.build --suite table7 --runs ROOT``
+finds it. The aggregation takes every directory holding ``results.json`` as one run and does not
+descend below it, and reads suite/profile from the path, so ``--trials N`` there writes flat
+siblings ``<name>-trial<i>/`` (one record per trial) and ``<name>.summary.json`` beside them.
+This module does not import detectron2.
 """
 from __future__ import annotations
 
 import json
 import math
+import pickle
+import re
 import statistics
+from functools import lru_cache
 from pathlib import Path
 
 METRICS = ("AP", "AP50", "AP75")
 TASKS = ("bbox", "segm")
 PAPER_TABLE7 = Path(__file__).resolve().parent / "table7_paper.json"
+SOURCE_KEY = "__source__"
+SUMMARY_KEYS = ("task", "weights", "config", "profile", "method", "hallucinator", "pretrain_run")
+UNKNOWN = "unknown"
+
+
+def profile_of(config_file: str | Path) -> str:
+    """The reports' profile name of a config: ``smoke*`` -> "smoke", the protocol -> "paper"."""
+    return "smoke" if Path(config_file).stem.startswith("smoke") else "paper"
+
+
+class _ArraysOnly(pickle.Unpickler):
+    """Unpickles converted weights (dicts of numpy arrays) and refuses any other global."""
+
+    ALLOWED = {("collections", "OrderedDict"), ("numpy", "ndarray"), ("numpy", "dtype"),
+               *((m, n) for m in ("numpy.core.multiarray", "numpy._core.multiarray")
+                 for n in ("_reconstruct", "scalar"))}
+
+    def find_class(self, module, name):
+        if (module, name) in self.ALLOWED:
+            return super().find_class(module, name)
+        raise pickle.UnpicklingError(f"global {module}.{name} is not allowed here")
+
+
+@lru_cache(maxsize=8)
+def _pkl_source(path: str, mtime: float) -> dict | None:
+    with open(path, "rb") as f:
+        data = _ArraysOnly(f, encoding="latin1").load()
+    source = data.get(SOURCE_KEY) if isinstance(data, dict) else None
+    return dict(source) if isinstance(source, dict) else None
+
+
+def weights_source(weights: str, method: str | None = None,
+                   hallucinator: bool | None = None) -> dict:
+    """What ``weights`` are: {"method", "hallucinator", "pretrain_run", "checkpoint", "origin"}.
+
+    "" (random init) -> ``random-init``; a converted ``.pkl`` -> its ``__source__``; a file in
+    a fine-tuning run directory (e.g. ``model_final.pth``) -> that run's ``results.json``;
+    otherwise ``unknown``. ``method`` / ``hallucinator`` (not None) override what was found.
+    """
+    source = {"method": UNKNOWN, "hallucinator": False, "pretrain_run": None, "checkpoint": None,
+              "origin": f"no provenance found for {weights}"}
+    path = Path(weights) if weights else None
+    if not weights:
+        source.update(method="random-init", origin="no weights (random init)")
+    elif path.suffix == ".pkl" and path.is_file():
+        try:
+            found = _pkl_source(str(path.resolve()), path.stat().st_mtime)
+        except Exception as err:  # not a converted file: foreign globals, corrupt, ...
+            found, source["origin"] = None, f"{weights}: unreadable provenance ({err})"
+        if found:
+            source.update(found)
+            source["method"] = source.get("method") or UNKNOWN
+            source["origin"] = f"{SOURCE_KEY} of {weights}"
+    elif path.is_file() and (path.parent / "results.json").is_file():
+        try:
+            run = json.loads((path.parent / "results.json").read_text())
+        except ValueError:
+            run = {}
+        if isinstance(run, dict) and "method" in run:
+            source.update(method=run["method"], hallucinator=bool(run.get("hallucinator")),
+                          pretrain_run=run.get("pretrain_run"),
+                          checkpoint=run.get("pretrain_checkpoint"),
+                          origin=f"results.json of the run that wrote {weights}")
+    if method is not None:
+        source.update(method=method, origin=source["origin"] + "; method set on the command line")
+    if hallucinator is not None:
+        source.update(hallucinator=hallucinator,
+                      origin=source["origin"] + "; hallucinator set on the command line")
+    source["hallucinator"] = bool(source["hallucinator"])
+    return source
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.]+", "-", str(text)).strip("-.") or "x"
+
+
+def table7_name(task: str, method: str, hallucinator: bool, tag: str = "") -> str:
+    """``<task>-<method>[-hal][-<tag>]``: a run's directory name in the reports' layout."""
+    return "-".join([_slug(task), _slug(method)] + (["hal"] if hallucinator else [])
+                    + ([_slug(tag)] if tag else []))
+
+
+def table7_run_dir(root: str | Path, profile: str, name: str, trial: int | None = None) -> Path:
+    """``ROOT/table7/<profile>/<name>``, or ``<name>-trial<i>`` for one of several trials."""
+    return Path(root) / "table7" / profile / (name if trial is None else f"{name}-trial{trial}")
+
+
+def table7_summary_path(root: str | Path, profile: str, name: str) -> Path:
+    """Where ``--runs`` puts a trials summary: a file beside the trial dirs, not a run dir."""
+    return Path(root) / "table7" / profile / f"{name}.summary.json"
 
 
 def _number(x) -> float | None:
@@ -59,7 +167,7 @@ def summarize_trials(trial_dirs: list[str | Path], out: str | Path) -> dict:
     runs = [json.loads((Path(d) / "results.json").read_text()) for d in trial_dirs]
     if not runs:
         raise ValueError("no trials to summarise")
-    summary = {k: runs[0].get(k) for k in ("task", "weights", "config", "profile")}
+    summary = {k: runs[0].get(k) for k in SUMMARY_KEYS}
     summary["trials"] = len(runs)
     for task in TASKS:
         if all(task in r for r in runs):

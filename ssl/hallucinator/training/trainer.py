@@ -271,7 +271,8 @@ class Trainer:
                    "sim_qhat_k": self.partial["sim_qhat_k"] / n if cfg.hallucinator else None,
                    **self._diagnostics(),
                    "images_per_s": self.partial["images"] / max(self.partial["seconds"], 1e-9),
-                   "epoch_time_s": self.partial["seconds"], "peak_mem_mb": self._peak_mem_mb()}
+                   "epoch_time_s": self.partial["seconds"], "peak_mem_mb": self._peak_mem_mb(),
+                   "skipped_images": getattr(self.data.dataset, "num_skipped", 0)}
         if self.is_main:
             with open(self.run_dir / "metrics.jsonl", "a") as f:
                 f.write(json.dumps(metrics) + "\n")
