@@ -2,7 +2,8 @@
 """Convert a ResNet-50 pretraining checkpoint into detectron2's weight format.
 
 Usage:
-    python transfer/convert.py CHECKPOINT OUT.pkl [--verbose]
+    python transfer/convert.py CHECKPOINT OUT.pkl [--verbose] [--method NAME]
+        [--hallucinator | --no-hallucinator]
 
 Accepted inputs (all loaded with ``torch.load(..., weights_only=True)``):
   * this project's checkpoints (``{"format": "hallucinator-checkpoint/1", "config": ...,
@@ -14,8 +15,16 @@ Accepted inputs (all loaded with ``torch.load(..., weights_only=True)``):
 The backbone must be exactly torchvision's ResNet-50 key set with ResNet-50 shapes (checked
 against a freshly built ``torchvision.models.resnet50``), otherwise the file is refused.
 Keys are renamed to detectron2's ResNet names (stem.conv1, res2..res5, convK.norm, shortcut)
-and saved as ``{"model": numpy arrays, "__author__", "matching_heuristics": True}``; with the
-heuristics, detectron2 finds res5 under ``roi_heads.res5`` in the C4 model.
+and saved as ``{"model": numpy arrays, "__author__", "matching_heuristics": True,
+"__source__": provenance}``; with the heuristics, detectron2 finds res5 under ``roi_heads.res5``
+in the C4 model, and it ignores the extra ``__source__`` key.
+
+``__source__`` says what the weights are, for ``train_net.py``'s ``results.json`` and the reports'
+Table 7: ``{"method", "hallucinator", "pretrain_run", "checkpoint", "input", "pretrain"}``. A
+project checkpoint gives its config's method and Hallucinator flag and its directory as
+``pretrain_run`` (the run whose linear probe the reports show as IN-1k top-1). A torchvision or
+MoCo file has no such record: method ``unknown``, no Hallucinator, no ``pretrain_run``, unless
+``--method`` / ``--hallucinator`` say otherwise (they also override a project checkpoint's).
 """
 from __future__ import annotations
 
@@ -147,6 +156,28 @@ def to_detectron2(state: dict) -> OrderedDict:
     return out
 
 
+def source_of(obj: dict, src: str | Path, method: str | None = None,
+              hallucinator: bool | None = None) -> dict:
+    """Provenance stored as ``__source__`` in the .pkl (see the module docstring)."""
+    src = Path(src).resolve()
+    source = {"method": "unknown", "hallucinator": False, "pretrain_run": None,
+              "checkpoint": str(src), "input": "torchvision", "pretrain": None}
+    if obj.get("format") == CHECKPOINT_FORMAT:
+        config = obj.get("config") or {}
+        source.update(method=str(config.get("method") or "unknown"),
+                      hallucinator=bool(config.get("hallucinator", False)),
+                      pretrain_run=str(src.parent), input="hallucinator-checkpoint",
+                      pretrain={k: config.get(k) for k in ("dataset", "epochs", "seed",
+                                                           "suite", "profile", "run_name")})
+    elif isinstance(obj.get("state_dict"), dict):
+        source["input"] = "moco"
+    if method is not None:
+        source["method"] = method
+    if hallucinator is not None:
+        source["hallucinator"] = bool(hallucinator)
+    return source
+
+
 def summarize_dropped(dropped: list[str]) -> dict[str, int]:
     groups = Counter()
     for k in dropped:
@@ -155,9 +186,16 @@ def summarize_dropped(dropped: list[str]) -> dict[str, int]:
     return dict(sorted(groups.items()))
 
 
-def convert(src: str | Path, dst: str | Path, verbose: bool = False) -> dict:
-    """Converts ``src`` and writes ``dst``; returns {"mapped": {old: new}, "dropped": [...]}."""
-    state, dropped, kind = extract_backbone(load_checkpoint(src))
+def convert(src: str | Path, dst: str | Path, verbose: bool = False, method: str | None = None,
+            hallucinator: bool | None = None) -> dict:
+    """Converts ``src`` and writes ``dst``.
+
+    Returns {"mapped": {old: new}, "dropped": [...], "source": the stored ``__source__``};
+    ``method`` / ``hallucinator`` (not None) override the provenance found in ``src``.
+    """
+    obj = load_checkpoint(src)
+    state, dropped, kind = extract_backbone(obj)
+    source = source_of(obj, src, method, hallucinator)
     model = to_detectron2(state)
     mapping = {old: new for old, new in zip(state, model)}
     print(f"{src}: {kind}")
@@ -171,9 +209,11 @@ def convert(src: str | Path, dst: str | Path, verbose: bool = False) -> dict:
     dst.parent.mkdir(parents=True, exist_ok=True)
     with open(dst, "wb") as f:
         pickle.dump({"model": model, "__author__": "hallucinator transfer/convert.py",
-                     "matching_heuristics": True}, f)
+                     "matching_heuristics": True, "__source__": source}, f)
+    print(f"source: method {source['method']}, hallucinator {source['hallucinator']}, "
+          f"pretrain_run {source['pretrain_run']}")
     print(f"wrote {dst}")
-    return {"mapped": mapping, "dropped": dropped}
+    return {"mapped": mapping, "dropped": dropped, "source": source}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -181,9 +221,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("checkpoint")
     parser.add_argument("output", help="detectron2 weights, e.g. r50.pkl")
     parser.add_argument("-v", "--verbose", action="store_true", help="print every old -> new")
+    parser.add_argument("--method", default=None,
+                        help="pre-training method recorded in the .pkl (default: the project "
+                             "checkpoint's config, 'unknown' for torchvision/MoCo files)")
+    parser.add_argument("--hallucinator", action=argparse.BooleanOptionalAction, default=None,
+                        help="record whether the weights were pre-trained with the Hallucinator "
+                             "(default: the project checkpoint's config, else no)")
     args = parser.parse_args(argv)
     try:
-        convert(args.checkpoint, args.output, args.verbose)
+        convert(args.checkpoint, args.output, args.verbose, args.method, args.hallucinator)
     except ConversionError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

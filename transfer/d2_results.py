@@ -155,6 +155,16 @@ def metrics_from(results: dict) -> dict:
     return out
 
 
+def results_payload(*, task: str, config_file: str | Path, source: dict, results: dict,
+                    **fields) -> dict:
+    """One run's ``results.json`` content: profile, provenance and metrics, plus ``fields``
+    (weights, trial, opts, datasets, iterations, seconds_per_iter, device)."""
+    return {"task": task, "config": str(config_file), "profile": profile_of(config_file),
+            "method": source["method"], "hallucinator": bool(source["hallucinator"]),
+            "pretrain_run": source.get("pretrain_run"),
+            "pretrain_checkpoint": source.get("checkpoint"), **fields, **metrics_from(results)}
+
+
 def write_json(path: str | Path, payload: dict) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

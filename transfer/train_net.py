@@ -2,12 +2,18 @@
 """Fine-tune R50-C4 detectors with MoCo's detection protocol (the paper's Table 7).
 
     python transfer/train_net.py --config voc_r50c4.yaml --weights OUT.pkl [--num-gpus 8]
-        [--resume] [--eval-only] [--trials 5] [KEY VALUE ...]      # detectron2 overrides
+        [--resume] [--eval-only] [--trials 5] [--runs ROOT [--tag TAG]]
+        [--method NAME] [--hallucinator | --no-hallucinator] [KEY VALUE ...]  # detectron2 overrides
 
 --config takes a path or a file name in transfer/configs/. Writes results.json to
 cfg.OUTPUT_DIR (default runs/transfer/<config name>); with --trials N, trial_i/ subfolders and
-summary.json (mean, std). See transfer/README.md.
+summary.json (mean, std). --runs ROOT writes ROOT/table7/<profile>/<task>-<method>[-hal][-TAG]
+instead (trials as <name>-trial<i>/ siblings), for `python -m reports.build --suite table7`.
+The method / Hallucinator flag recorded in results.json come from the weights' provenance
+(d2_results.weights_source) unless --method / --hallucinator override them. See
+transfer/README.md.
 """
+import argparse
 import json
 import logging
 import os
@@ -22,7 +28,8 @@ from detectron2.utils import comm
 
 import d2_heads  # noqa: F401  (registers Res5ROIHeadsExtraNorm)
 from d2_data import build_evaluator, check_datasets, register_smoke_datasets, task_of
-from d2_results import metrics_from, summarize_trials, write_json
+from d2_results import (profile_of, results_payload, summarize_trials, table7_name, table7_run_dir,
+                        table7_summary_path, weights_source, write_json)
 
 CONFIG_DIR = Path(__file__).resolve().parent / "configs"
 register_smoke_datasets()
@@ -58,16 +65,32 @@ def load_cfg(args, trial):
     cfg.merge_from_list(args.opts)
     if args.weights:
         cfg.MODEL.WEIGHTS = args.weights
-    cfg.OUTPUT_DIR = cfg.OUTPUT_DIR or os.path.join("runs", "transfer", Path(args.config_file).stem)
+    if len(cfg.DATASETS.TEST) != 1:
+        raise ValueError(f"exactly one test dataset expected, got {cfg.DATASETS.TEST}")
+    if args.runs:  # the reports' layout; trials are sibling run dirs (see d2_results)
+        cfg.OUTPUT_DIR = str(table7_run_dir(args.runs, profile_of(args.config_file),
+                                            run_name(args, cfg), trial if args.trials > 1 else None))
+    else:
+        cfg.OUTPUT_DIR = cfg.OUTPUT_DIR or os.path.join("runs", "transfer",
+                                                        Path(args.config_file).stem)
+        if args.trials > 1:
+            cfg.OUTPUT_DIR = os.path.join(cfg.OUTPUT_DIR, f"trial_{trial}")
     if args.trials > 1:
-        cfg.OUTPUT_DIR = os.path.join(cfg.OUTPUT_DIR, f"trial_{trial}")
         cfg.SEED = cfg.SEED + trial if cfg.SEED >= 0 else -1  # -1: a fresh random seed per trial
     if cfg.MODEL.DEVICE.startswith("cuda") and not torch.cuda.is_available():
         cfg.MODEL.DEVICE = "cpu"  # no GPU here: detectron2 would fail at model build
-    if len(cfg.DATASETS.TEST) != 1:
-        raise ValueError(f"exactly one test dataset expected, got {cfg.DATASETS.TEST}")
     cfg.freeze()
     return cfg
+
+
+def source_of(args, cfg) -> dict:
+    return weights_source(cfg.MODEL.WEIGHTS, args.method, args.hallucinator)
+
+
+def run_name(args, cfg) -> str:
+    source = source_of(args, cfg)
+    return table7_name(task_of(cfg.DATASETS.TEST[0]), source["method"], source["hallucinator"],
+                       args.tag)
 
 
 def run_trial(args, trial):
@@ -87,14 +110,14 @@ def run_trial(args, trial):
         results, timer = trainer._last_eval_results, trainer.step_timer
     if comm.is_main_process():
         gpu = f" ({torch.cuda.get_device_name()})" if cfg.MODEL.DEVICE.startswith("cuda") else ""
-        write_json(Path(cfg.OUTPUT_DIR) / "results.json", {
-            "task": task_of(cfg.DATASETS.TEST[0]), "weights": cfg.MODEL.WEIGHTS, "trial": trial,
-            "config": args.config_file, "opts": list(args.opts),
-            "profile": "smoke" if Path(args.config_file).stem.startswith("smoke") else "full",
-            "datasets": {"train": list(cfg.DATASETS.TRAIN), "test": cfg.DATASETS.TEST[0]},
-            **metrics_from(results), "iterations": 0 if args.eval_only else cfg.SOLVER.MAX_ITER,
-            "seconds_per_iter": timer.seconds / timer.steps if timer.steps else None,
-            "device": f"{cfg.MODEL.DEVICE}{gpu} x{comm.get_world_size()}"})
+        write_json(Path(cfg.OUTPUT_DIR) / "results.json", results_payload(
+            task=task_of(cfg.DATASETS.TEST[0]), config_file=args.config_file,
+            source=source_of(args, cfg), results=results, weights=cfg.MODEL.WEIGHTS, trial=trial,
+            opts=list(args.opts),
+            datasets={"train": list(cfg.DATASETS.TRAIN), "test": cfg.DATASETS.TEST[0]},
+            iterations=0 if args.eval_only else cfg.SOLVER.MAX_ITER,
+            seconds_per_iter=timer.seconds / timer.steps if timer.steps else None,
+            device=f"{cfg.MODEL.DEVICE}{gpu} x{comm.get_world_size()}"))
 
 
 def main(argv=None):
@@ -102,6 +125,14 @@ def main(argv=None):
     parser.add_argument("--config", dest="config_file", help="alias of --config-file")
     parser.add_argument("--weights", default="", help="converted weights (transfer/convert.py)")
     parser.add_argument("--trials", type=int, default=1, help="repeated fine-tuning runs")
+    parser.add_argument("--runs", default="", help="runs root: OUTPUT_DIR becomes ROOT/table7/"
+                        "<profile>/<task>-<method>[-hal][-TAG] (what reports.build reads)")
+    parser.add_argument("--tag", default="", help="suffix of the run name under --runs")
+    parser.add_argument("--method", default=None,
+                        help="pre-training method to record (default: from the weights)")
+    parser.add_argument("--hallucinator", action=argparse.BooleanOptionalAction, default=None,
+                        help="record the weights as pre-trained with(out) the Hallucinator "
+                             "(default: from the weights)")
     args = parser.parse_args(argv)
     if not os.path.exists(args.config_file) and (CONFIG_DIR / args.config_file).exists():
         args.config_file = str(CONFIG_DIR / args.config_file)
@@ -110,6 +141,8 @@ def main(argv=None):
                      f"{', '.join(sorted(p.name for p in CONFIG_DIR.glob('*.yaml')))})")
     if args.weights and not os.path.exists(args.weights):
         parser.error(f"--weights {args.weights}: no such file")
+    if args.runs and "OUTPUT_DIR" in args.opts[::2]:
+        parser.error("--runs sets OUTPUT_DIR; give one or the other")
     dirs = []
     for trial in range(args.trials):
         cfg = load_cfg(args, trial)
@@ -120,6 +153,13 @@ def main(argv=None):
             check_datasets([*cfg.DATASETS.TRAIN, *cfg.DATASETS.TEST])
         except FileNotFoundError as err:
             parser.exit(2, f"error: {err}\n")
+        if trial == 0:
+            source = source_of(args, cfg)
+            print(f"weights: method {source['method']}, hallucinator {source['hallucinator']} "
+                  f"({source['origin']})")
+            if source["method"] == "unknown":
+                print("warning: the weights' method is unknown; pass --method NAME so Table 7 "
+                      "can place the run")
         dirs.append(cfg.OUTPUT_DIR)
         done = Path(cfg.OUTPUT_DIR) / "results.json"
         if (args.resume and not args.eval_only and done.exists()
@@ -129,7 +169,9 @@ def main(argv=None):
         launch(run_trial, args.num_gpus, num_machines=args.num_machines,
                machine_rank=args.machine_rank, dist_url=args.dist_url, args=(args, trial))
     if args.trials > 1 and args.machine_rank == 0:
-        summary = summarize_trials(dirs, Path(dirs[0]).parent / "summary.json")
+        out = (table7_summary_path(args.runs, profile_of(args.config_file), run_name(args, cfg))
+               if args.runs else Path(dirs[0]).parent / "summary.json")
+        summary = summarize_trials(dirs, out)
         print(f"summary of {args.trials} trials: {summary}")
 
 
