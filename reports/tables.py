@@ -314,7 +314,7 @@ def paper_reference_table(suite: str) -> Table | None:
         frame = p.pivot_table(index="row", columns="col", values="value", aggfunc="first", sort=False)
         frame = frame[[c for _, _, c in TRANSFER_COLUMNS]].reset_index().rename(columns={"row": "Method"})
     frame.columns.name = None
-    return Table(f"{suite}_paper", f"Paper's {spec.paper_table.replace('table', 'Table ')} (transcribed)",
+    return Table(f"{suite}_paper_reference", f"Paper's {spec.paper_table.replace('table', 'Table ')} (transcribed)",
                  f"Numbers as printed in the paper ({p.note.iloc[0]}); reference only, not produced "
                  "by this code.", frame)
 

@@ -74,3 +74,12 @@ def test_checkpoint_from_another_config_is_refused(tmp_path):
     assert pretrain("--config", "smoke/mocov2", *common).returncode == 0
     res = pretrain("--config", "smoke/mocov2", *common, "lr=0.1")
     assert res.returncode != 0 and "different configuration" in res.stderr and "lr" in res.stderr
+
+
+@needs_fmnist
+def test_bf16_autocast_and_channels_last_run_on_cpu(tmp_path):
+    cfg = load_config("smoke/mocov2-hal", [*TINY, "epochs=1", "knn_every=0", "precision=bf16", "channels_last=true",
+                                           "fuse_pairs=true", f"output_dir={tmp_path}", "run_name=r"])
+    metrics = Trainer(cfg, show_progress=False).fit()
+    assert metrics["epoch"] == 1 and torch.isfinite(torch.tensor(metrics["loss"]))
+    assert json.loads((tmp_path / "r" / "run.json").read_text())["status"] == "finished"

@@ -12,7 +12,7 @@ def _by_name(tables):
 def test_gain_table(runs_root):
     tables = _by_name(build_tables(collect(runs_root, suite="table1"), "table1"))
     assert {"table1_demo_linear", "table1_demo_linear_best", "table1_demo_knn",
-            "table1_demo_summary", "table1_paper"} <= set(tables)
+            "table1_demo_summary", "table1_paper_reference"} <= set(tables)
     t = tables["table1_demo_linear"]
     row = t.frame.set_index("Method").loc["MoCoV2"]
     assert row["CIFAR-10 w/o"].startswith("61.00 ± 1.00")
@@ -25,7 +25,7 @@ def test_gain_table(runs_root):
                    "linear probe, final epoch", "10 probe epochs"):
         assert needle in t.caption, needle
     assert "BEST epoch" in tables["table1_demo_linear_best"].title
-    assert "87.21" in tables["table1_paper"].frame.to_string()
+    assert "87.21" in tables["table1_paper_reference"].frame.to_string()
 
 
 def test_writers_contain_caption_and_paper_numbers(runs_root):

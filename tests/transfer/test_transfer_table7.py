@@ -159,7 +159,9 @@ def test_results_reach_the_table7_report(hallucinator_pkl, torchvision_r50, tmp_
                           text=True, timeout=300)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "4 finished run(s) used, 0 excluded" in proc.stdout
-    table = (out / "table7" / "table7_paper.md").read_text()
+    table = (out / "table7" / "table7_paper.md").read_text()  # profile "paper", not the reference
+    assert table.startswith("**Table 7 — transfer, ours vs paper (profile paper)")
+    assert (out / "table7" / "table7_paper_reference.md").exists()
     rows = {line.split("|")[1].strip() + " / " + line.split("|")[2].strip(): line
             for line in table.splitlines() if line.startswith("| ")}
     ours = rows["MoCoV2 + Hallucinator / ours (n=2 trials)"]
