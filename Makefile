@@ -21,7 +21,6 @@ setup: $(STAMP)
 
 $(STAMP): pyproject.toml Makefile transfer/install_detectron2.py
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q $(TORCH_PINS)
 	$(PY) -m pip install -q -e '.[test]' $(TORCH_PINS)
 	$(PY) transfer/install_detectron2.py
