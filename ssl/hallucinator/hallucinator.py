@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from typing import Optional, Sequence
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from .heads import mlp
@@ -133,7 +134,9 @@ class SymmetricExtrapolation(nn.Module):
     """Positive extrapolation of Zhu et al. (ICCV 2021), the baseline of Fig 4.
 
     Replaces the pair (no extra pair): ``q_hat = l q + (1-l) k``, ``k_hat = l k + (1-l) q`` with
-    ``l = 1 + Beta(a, a)`` (a = 2) drawn per sample, pushing both views apart.
+    ``l = 1 + Beta(a, a)`` (a = 2) drawn per sample, pushing both views apart. q and k are
+    l2-normalised first, as in Zhu et al.: mixing an un-normalised MoCo query with a unit key
+    would otherwise let the larger vector dominate both outputs.
     """
 
     def __init__(self, alpha: float = 2.0, seed: int = 0) -> None:
@@ -147,7 +150,7 @@ class SymmetricExtrapolation(nn.Module):
         ga = _gamma(self.alpha, shape, self._generator)
         gb = _gamma(self.alpha, shape, self._generator)
         lam = (1.0 + ga / (ga + gb)).to(device=q.device, dtype=q.dtype)
-        k = k.to(q.dtype)
+        q, k = F.normalize(q, dim=1), F.normalize(k.to(q.dtype), dim=1)
         return lam * q + (1 - lam) * k, lam * k + (1 - lam) * q
 
     def get_extra_state(self) -> dict:

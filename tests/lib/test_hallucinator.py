@@ -149,8 +149,9 @@ def test_simsiam_projector_placement_and_targets_get_no_gradient():
 
 def test_symmetric_extrapolation_replaces_the_pair():
     s = SymmetricExtrapolation(seed=0)
-    q, k = torch.randn(500, 4), torch.randn(500, 4)
+    q, k = torch.randn(500, 4) * 7.0, torch.randn(500, 4)
     q_hat, k_hat = s(q, k)
+    q, k = torch.nn.functional.normalize(q, dim=1), torch.nn.functional.normalize(k, dim=1)  # mixed as unit vectors
     # q_hat - k_hat = (2 lam - 1)(q - k) with lam in [1, 2]: the pair is pushed apart
     ratio = ((q_hat - k_hat) / (q - k))[:, 0]
     lam = (ratio + 1) / 2
