@@ -15,6 +15,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from matplotlib.lines import Line2D  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
+from scipy.ndimage import gaussian_filter  # noqa: E402
 from scipy.stats import gaussian_kde  # noqa: E402
 
 from .aggregate import read_metrics  # noqa: E402
@@ -105,12 +106,11 @@ def uniformity_figures(runs: pd.DataFrame, max_panels: int = 4) -> list[tuple[st
             stored = f", stored {float(data['g2']):.4f}" if "g2" in data.files else ""
             ax = axes[0, j]
             grid = np.linspace(-1.3, 1.3, 120)
-            gx, gy = np.meshgrid(grid, grid)
-            try:
-                dens = gaussian_kde(x.T, bw_method=0.15)(np.vstack([gx.ravel(), gy.ravel()])).reshape(gx.shape)
-                ax.imshow(dens, extent=(-1.3, 1.3, -1.3, 1.3), origin="lower", cmap="viridis")
-            except np.linalg.LinAlgError:
-                ax.hist2d(x[:, 0], x[:, 1], bins=60, range=[[-1.3, 1.3], [-1.3, 1.3]], cmap="viridis")
+            # Gaussian KDE with a fixed absolute bandwidth (0.05 on the unit circle): a histogram
+            # smoothed by a Gaussian filter, which stays visible even for collapsed features.
+            hist, _, _ = np.histogram2d(x[:, 1], x[:, 0], bins=len(grid), range=[[-1.3, 1.3], [-1.3, 1.3]])
+            dens = gaussian_filter(hist, sigma=0.05 / (grid[1] - grid[0]))
+            ax.imshow(dens, extent=(-1.3, 1.3, -1.3, 1.3), origin="lower", cmap="viridis")
             ax.add_patch(plt.Circle((0, 0), 1, fill=False, color="w", lw=0.5, ls=":"))
             ax.set(aspect="equal", xticks=[], yticks=[],
                    title=f"{_label(row)}, seed {row.seed}\n{where}\nG2 = {g2:.4f}{stored}\n"
