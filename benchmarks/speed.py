@@ -10,7 +10,8 @@ For every (method, Hallucinator off/on[, fused]) it measures, side by side in on
     workers, and batched on-device augmentation) and its ratio to the synthetic rate;
   * peak device memory (CUDA only).
 The Hallucinator's overhead is step_time(with) / step_time(without) - 1. Prints a table and
-writes JSON (default runs/speed/<device>.json). Timings are medians over repeated windows.
+writes JSON (default runs/speed/<device>.json). Timings are medians over repeated windows; the
+variants of a method alternate window by window so machine drift hits them alike.
 """
 from __future__ import annotations
 
@@ -67,8 +68,7 @@ def _timed(fn, steps: int, windows: int, device) -> float:
     return statistics.median(times)
 
 
-def measure(method: str, hal: bool, fused: bool, profile: str, device: torch.device, steps: int, windows: int,
-            data_root: str | None, end_to_end: bool) -> dict:
+def _setup(method: str, hal: bool, fused: bool, profile: str, device: torch.device, data_root: str | None):
     base, extra = PROFILES[profile]
     overrides = [*extra, f"hallucinator={str(hal).lower()}", f"fuse_pairs={str(fused).lower()}",
                  f"device={device.type}"] + ([f"data_root={data_root}"] if data_root else [])
@@ -78,39 +78,60 @@ def measure(method: str, hal: bool, fused: bool, profile: str, device: torch.dev
     if cfg.channels_last:
         model = model.to(memory_format=torch.channels_last)
     opt = torch.optim.SGD(model.parameters(), lr=1e-3, momentum=0.9)
-    step = _step_fn(model, opt, cfg, device)
-    size = cfg.image_size or 32
-    x1 = torch.randn(cfg.batch_size, cfg.in_channels, size, size, device=device)
+    return base.format(method=method), overrides, cfg, _step_fn(model, opt, cfg, device)
+
+
+def measure_method(method: str, profile: str, device: torch.device, steps: int, windows: int,
+                   data_root: str | None, end_to_end: bool) -> list[dict]:
+    """All variants of one method, their synthetic windows INTERLEAVED (A B C A B C ...), so
+    drifts of a shared or throttling machine hit every variant alike."""
+    variants = [(False, False), (True, False)] + ([(True, True)] if method.startswith("moco") else [])
+    setups = [_setup(method, hal, fused, profile, device, data_root) for hal, fused in variants]
+    cfg0 = setups[0][2]
+    size = cfg0.image_size or 32
+    x1 = torch.randn(cfg0.batch_size, cfg0.in_channels, size, size, device=device)
     x2 = torch.randn_like(x1)
+    for *_, step in setups:  # warm-up (cudnn autotune, allocator)
+        for _ in range(3):
+            step(x1, x2)
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
-    for _ in range(3):  # warm-up (cudnn autotune, allocator)
-        step(x1, x2)
-    synthetic = _timed(lambda: step(x1, x2), steps, windows, device)
-    row = {"method": method, "hallucinator": hal, "fused": fused, "batch": cfg.batch_size, "image_size": size,
-           "backbone": f"{cfg.backbone} w{cfg.width}", "precision": cfg.precision,
-           "synthetic_step_ms": 1000 * synthetic, "synthetic_img_s": cfg.batch_size / synthetic,
-           "peak_mem_mb": torch.cuda.max_memory_allocated(device) / 2**20 if device.type == "cuda" else None}
-    if end_to_end:
-        for path in ("cpu", "device"):
-            try:
-                data = TrainData(load_config(base.format(method=method), [*overrides, f"augment_on={path}"]), device, 0, 1)
-            except (FileNotFoundError, ValueError) as e:
-                row[f"e2e_{path}_img_s"] = None
-                row[f"e2e_{path}_note"] = str(e).splitlines()[0]
-                continue
-            batches = data.epoch(0)
-            next(batches)
-            n = min(steps * windows, data.steps_per_epoch - 1)
-            _sync(device)
-            t0 = time.perf_counter()
-            for _ in range(n):
-                step(*next(batches))
-            _sync(device)
-            rate = n * cfg.batch_size / (time.perf_counter() - t0)
-            row[f"e2e_{path}_img_s"] = rate
-            row[f"e2e_{path}_ratio"] = rate / row["synthetic_img_s"]
-    return row
+    times: list[list[float]] = [[] for _ in setups]
+    for _ in range(windows):
+        for i, (*_, step) in enumerate(setups):
+            times[i].append(_timed(lambda: step(x1, x2), steps, 1, device))
+    rows = []
+    for (hal, fused), (preset, overrides, cfg, step), ts in zip(variants, setups, times):
+        synthetic = statistics.median(ts)
+        row = {"method": method, "hallucinator": hal, "fused": fused, "batch": cfg.batch_size, "image_size": size,
+               "backbone": f"{cfg.backbone} w{cfg.width}", "precision": cfg.precision,
+               "synthetic_step_ms": 1000 * synthetic, "synthetic_img_s": cfg.batch_size / synthetic,
+               "synthetic_step_ms_windows": [1000 * t for t in ts],
+               "peak_mem_mb": torch.cuda.max_memory_allocated(device) / 2**20 if device.type == "cuda" else None}
+        if end_to_end:
+            for path in ("cpu", "device"):
+                try:
+                    data = TrainData(load_config(preset, [*overrides, f"augment_on={path}"]), device, 0, 1)
+                except (FileNotFoundError, ValueError) as e:
+                    row[f"e2e_{path}_img_s"] = None
+                    row[f"e2e_{path}_note"] = str(e).splitlines()[0]
+                    continue
+                batches = data.epoch(0)
+                next(batches)
+                n = min(steps * windows, data.steps_per_epoch - 1)
+                _sync(device)
+                t0 = time.perf_counter()
+                for _ in range(n):
+                    step(*next(batches))
+                _sync(device)
+                rate = n * cfg.batch_size / (time.perf_counter() - t0)
+                row[f"e2e_{path}_img_s"] = rate
+                row[f"e2e_{path}_ratio"] = rate / row["synthetic_img_s"]
+        rows.append(row)
+    base_ms = rows[0]["synthetic_step_ms"]
+    for row in rows:
+        row["hallucinator_overhead"] = row["synthetic_step_ms"] / base_ms - 1 if row["hallucinator"] else None
+    return rows
 
 
 def main(argv=None) -> int:
@@ -132,12 +153,8 @@ def main(argv=None) -> int:
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else f"CPU {platform.machine()} x{torch.get_num_threads()}"
     rows = []
     for method in args.methods.split(","):
-        variants = [(False, False), (True, False)] + ([(True, True)] if method.startswith("moco") else [])
-        base_ms = None
-        for hal, fused in variants:
-            row = measure(method, hal, fused, profile, device, steps, args.windows, args.data_root, not args.no_end_to_end)
-            base_ms = row["synthetic_step_ms"] if not hal else base_ms
-            row["hallucinator_overhead"] = row["synthetic_step_ms"] / base_ms - 1 if hal else None
+        for row in measure_method(method, profile, device, steps, args.windows, args.data_root,
+                                  not args.no_end_to_end):
             rows.append(row)
             _print_row(row)
     out = args.out or Path("runs/speed") / f"{profile}-{device.type}.json"
