@@ -9,9 +9,8 @@ import torch.distributed as dist
 import torch.multiprocessing as mp
 
 from hallucinator import ModelConfig, build_method, distributed
-from hallucinator.losses import nt_xent
 
-from engine_support import ROOT, TINY, needs_fmnist, pretrain
+from engine_support import ROOT, TINY, needs_fmnist
 
 N = 4  # per-process batch
 

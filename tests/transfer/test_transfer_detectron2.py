@@ -5,7 +5,7 @@ import math
 import pytest
 import torch
 
-from transfer_helpers import REPO_ROOT, TRANSFER, run_script
+from transfer_helpers import TRANSFER, run_script
 
 CONFIGS = TRANSFER / "configs"
 

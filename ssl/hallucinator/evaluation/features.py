@@ -4,7 +4,6 @@ from __future__ import annotations
 from typing import Optional
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
@@ -62,7 +61,3 @@ def extract_features(backbone: nn.Module, dataset: Dataset, dataset_name: str, d
             labels.append(y)
     backbone.train(was_training)
     return torch.cat(feats), torch.cat(labels).long()
-
-
-def l2n(x: torch.Tensor) -> torch.Tensor:
-    return F.normalize(x, dim=1)

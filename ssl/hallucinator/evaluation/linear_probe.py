@@ -26,9 +26,10 @@ from .features import eval_resize
 
 
 class _Augmented(Dataset):
-    def __init__(self, base: Dataset, size: int, seed: int) -> None:
-        self.base, self.seed = base, seed
-        self.epoch = 0
+    """The probe's training views: RandomResizedCrop + horizontal flip (MoCo's lincls)."""
+
+    def __init__(self, base: Dataset, size: int) -> None:
+        self.base = base
         self.tf = v2.Compose([v2.RandomResizedCrop(size, antialias=True), v2.RandomHorizontalFlip()])
 
     def __len__(self) -> int:
@@ -73,7 +74,7 @@ def linear_probe(backbone: nn.Module, feat_dim: int, train: Dataset, test: Datas
     before = _state_fingerprint(backbone)
     labelled = [i for i, t in enumerate(getattr(train, "targets", [])) if t >= 0] if hasattr(train, "targets") else None
     train_ds = torch.utils.data.Subset(train, labelled) if labelled is not None and len(labelled) < len(train) else train
-    loader = DataLoader(_Augmented(train_ds, size, seed), batch_size=batch_size, shuffle=True, num_workers=num_workers,
+    loader = DataLoader(_Augmented(train_ds, size), batch_size=batch_size, shuffle=True, num_workers=num_workers,
                         drop_last=False, pin_memory=device.type == "cuda", persistent_workers=num_workers > 0)
     bar = tqdm(range(start, epochs), desc="linear probe", disable=not show_progress, dynamic_ncols=True)
     for epoch in bar:

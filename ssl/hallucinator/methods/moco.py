@@ -2,11 +2,9 @@
 from __future__ import annotations
 
 import copy
-from typing import Optional
 
 import torch
 import torch.nn.functional as F
-from torch import nn
 
 from .. import distributed
 from ..heads import Encoder

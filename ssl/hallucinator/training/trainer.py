@@ -7,7 +7,6 @@ weights-only; every epoch and on SIGTERM/SIGINT).
 from __future__ import annotations
 
 import json
-import math
 import resource
 import signal
 import time
@@ -22,7 +21,8 @@ from tqdm import tqdm
 from .. import distributed
 from ..config import TrainConfig, to_dict
 from ..data import DATASETS, build_dataset
-from ..evaluation.features import extract_features
+from ..augmentations import Normalize
+from ..evaluation.features import eval_resize, extract_features
 from ..evaluation.knn import knn_top1
 from ..methods import build_method, model_config_from
 from ..metrics import positive_similarity, uniformity
@@ -124,8 +124,11 @@ class Trainer:
             path.write_text("".join(k + "\n" for k in keep))
 
     # ----- diagnostics -------------------------------------------------------------------
-    def _fixed_probe_batch(self) -> Optional[tuple[torch.Tensor, torch.Tensor]]:
-        """A fixed held-out batch (first test images) for G2, plus the kNN sets."""
+    def _fixed_probe_batch(self) -> Optional[torch.Tensor]:
+        """The first ``metrics_batch`` test images, normalised (for G2); also sets the kNN sets.
+
+        None when the dataset has no test split here (diagnostics are then skipped).
+        """
         cfg = self.cfg
         self._knn_sets = None
         try:
@@ -133,14 +136,16 @@ class Trainer:
         except (FileNotFoundError, ValueError):
             return None
         info = DATASETS[cfg.dataset]
-        if cfg.knn_every > 0 and info.num_classes:
+        size = cfg.image_size or info.image_size
+        if cfg.knn_every > 0:
             train = subset(build_dataset(cfg.dataset, cfg.data_root, "train"), cfg.knn_train_subset)
             self._knn_sets = (train, test)
         head = subset(test, cfg.metrics_batch)
-        from ..evaluation.features import eval_resize
-        from ..augmentations import Normalize
-        imgs = head.images if hasattr(head, "images") else torch.stack([eval_resize(head[i][0], cfg.image_size or info.image_size) for i in range(len(head))])
-        return Normalize(info.mean, info.std)(eval_resize(imgs, cfg.image_size or info.image_size)), None
+        if hasattr(head, "images"):
+            images = eval_resize(head.images, size)
+        else:
+            images = torch.stack([eval_resize(head[i][0], size) for i in range(len(head))])
+        return Normalize(info.mean, info.std)(images)
 
     @torch.no_grad()
     def _diagnostics(self) -> dict[str, Optional[float]]:
@@ -150,7 +155,7 @@ class Trainer:
         enc = self.model.encoder
         was = enc.training
         enc.eval()
-        x = self._probe[0].to(self.device)
+        x = self._probe.to(self.device)
         emb = torch.cat([enc(x[i:i + 256]).float() for i in range(0, x.shape[0], 256)])
         enc.train(was)
         out["g2"] = uniformity(emb).item()
