@@ -47,25 +47,25 @@ test-fast: setup
 
 reproduce-table1: setup
 	$(PY) -m benchmarks.run --suite table1 --profile $(PROFILE) --runs $(RUNS)
-	$(PY) -m reports.build --suite table1 --profile $(PROFILE) --runs $(RUNS)
+	$(PY) -m reports.build --suite table1 --profile $(PROFILE) --runs $(RUNS) --out reports/out/$(PROFILE)
 
 reproduce-table2: setup
 	$(PY) -m benchmarks.run --suite table2 --profile $(PROFILE) --runs $(RUNS)
-	$(PY) -m reports.build --suite table2 --profile $(PROFILE) --runs $(RUNS)
+	$(PY) -m reports.build --suite table2 --profile $(PROFILE) --runs $(RUNS) --out reports/out/$(PROFILE)
 
 reproduce-ablations: setup
 	for s in table3 table4 table5 table6; do \
 	  $(PY) -m benchmarks.run --suite $$s --profile $(PROFILE) --runs $(RUNS) && \
-	  $(PY) -m reports.build --suite $$s --profile $(PROFILE) --runs $(RUNS) || exit 1; done
+	  $(PY) -m reports.build --suite $$s --profile $(PROFILE) --runs $(RUNS) --out reports/out/$(PROFILE) || exit 1; done
 
 figures: setup
 	for s in fig4 fig5; do \
 	  $(PY) -m benchmarks.run --suite $$s --profile $(PROFILE) --runs $(RUNS) && \
-	  $(PY) -m reports.build --suite $$s --profile $(PROFILE) --runs $(RUNS) || exit 1; done
+	  $(PY) -m reports.build --suite $$s --profile $(PROFILE) --runs $(RUNS) --out reports/out/$(PROFILE) || exit 1; done
 
 report: setup
 	@for s in table1 table2 table3 table4 table5 table6 fig4 fig5 table7; do \
-	  $(PY) -m reports.build --suite $$s --profile $(PROFILE) --runs $(RUNS) || echo "($$s: no finished runs for PROFILE=$(PROFILE); skipped)"; done
+	  $(PY) -m reports.build --suite $$s --profile $(PROFILE) --runs $(RUNS) --out reports/out/$(PROFILE) || echo "($$s: no finished runs for PROFILE=$(PROFILE); skipped)"; done
 
 clean-venv:
 	rm -rf $(VENV)
