@@ -14,7 +14,6 @@ from typing import Callable, Optional
 import torch
 from torch import nn
 
-from ..metrics import positive_similarity
 
 PairLoss = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
@@ -36,11 +35,6 @@ class StepOutput:
     k: torch.Tensor
     q_hat: Optional[torch.Tensor] = None
     lam: Optional[torch.Tensor] = None
-
-    def similarities(self) -> dict[str, Optional[float]]:
-        """Eq 5 for (q, k) and (q_hat, k), as Python floats."""
-        s_hat = positive_similarity(self.q_hat, self.k).item() if self.q_hat is not None else None
-        return {"sim_qk": positive_similarity(self.q, self.k).item(), "sim_qhat_k": s_hat}
 
 
 class SiameseMethod(nn.Module):
