@@ -73,14 +73,22 @@ def view_transform(cfg: AugmentConfig, center_suppressed: bool) -> v2.Compose:
     return v2.Compose(ops)
 
 
+def center_suppressed_views(cfg: AugmentConfig) -> tuple[bool, bool]:
+    """Which of (query view, key view) use the Sec 3.2 crop: the query whenever ``crop_p`` is
+    set (released code), the key too when ``center_crop_views == "both"`` (Eq 2)."""
+    if cfg.center_crop_views not in ("query", "both"):
+        raise ValueError(f"center_crop_views must be 'query' or 'both', got {cfg.center_crop_views!r}")
+    on = cfg.crop_p is not None
+    return on, on and cfg.center_crop_views == "both"
+
+
 class TwoViews:
     """Maps one image to its (query view, key view) pair of uint8 tensors."""
 
     def __init__(self, cfg: AugmentConfig) -> None:
-        if cfg.center_crop_views not in ("query", "both"):
-            raise ValueError(f"center_crop_views must be 'query' or 'both', got {cfg.center_crop_views!r}")
-        self.query = view_transform(cfg, center_suppressed=cfg.crop_p is not None)
-        self.key = view_transform(cfg, center_suppressed=cfg.crop_p is not None and cfg.center_crop_views == "both")
+        query_cc, key_cc = center_suppressed_views(cfg)
+        self.query = view_transform(cfg, center_suppressed=query_cc)
+        self.key = view_transform(cfg, center_suppressed=key_cc)
 
     def __call__(self, img: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         return self.query(img), self.key(img)

@@ -29,7 +29,7 @@ from typing import Optional
 import torch
 import torch.nn.functional as F
 
-from .augmentations import AugmentConfig, blur_kernel_size
+from .augmentations import AugmentConfig, blur_kernel_size, center_suppressed_views
 from .crops import sample_crop_boxes
 
 _LUMA = (0.2989, 0.587, 0.114)  # ITU-R 601-2, as torchvision's rgb_to_grayscale
@@ -248,10 +248,9 @@ class BatchTwoViews(torch.nn.Module):
 
     def __init__(self, cfg: AugmentConfig) -> None:
         super().__init__()
-        if cfg.center_crop_views not in ("query", "both"):
-            raise ValueError(f"center_crop_views must be 'query' or 'both', got {cfg.center_crop_views!r}")
-        self.query = BatchView(cfg, center_suppressed=cfg.crop_p is not None)
-        self.key = BatchView(cfg, center_suppressed=cfg.crop_p is not None and cfg.center_crop_views == "both")
+        query_cc, key_cc = center_suppressed_views(cfg)
+        self.query = BatchView(cfg, center_suppressed=query_cc)
+        self.key = BatchView(cfg, center_suppressed=key_cc)
 
     def forward(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         return self.query(images), self.key(images)
