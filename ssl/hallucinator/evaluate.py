@@ -117,12 +117,12 @@ def evaluate(run_dir: Path, probes: list[str], cfg: TrainConfig, baseline: str |
         else:  # features_2d
             if encoder is None:
                 continue
-            emb = _embeddings(encoder, test, cfg, device, size)
+            emb, labels = extract_features(encoder, test, cfg.dataset, device, size)  # projector output
             if emb.shape[1] != 2:
                 raise ValueError(f"features_2d needs a 2-D embedding (dim=2), this run has dim={emb.shape[1]}")
             emb = torch.nn.functional.normalize(emb, dim=1)
             g2 = uniformity(emb).item()
-            np.savez(run_dir / "features_2d.npz", features=emb.numpy(), labels=test.targets.numpy(), g2=g2)
+            np.savez(run_dir / "features_2d.npz", features=emb.numpy(), labels=labels.numpy(), g2=g2)
             res = {"g2": g2, "n": emb.shape[0]}
         res["seconds"] = round(time.time() - t0, 1)
         result["probes"][probe] = res
@@ -131,18 +131,6 @@ def evaluate(run_dir: Path, probes: list[str], cfg: TrainConfig, baseline: str |
     result["status"] = "finished"
     write_json(out_path, result)
     return result
-
-
-@torch.no_grad()
-def _embeddings(encoder, dataset, cfg, device, size) -> torch.Tensor:
-    from .augmentations import Normalize
-    from .evaluation.features import eval_resize
-    info = DATASETS[cfg.dataset]
-    norm = Normalize(info.mean, info.std).to(device)
-    encoder.eval()
-    images = dataset.images
-    return torch.cat([encoder(norm(eval_resize(images[i:i + 512], size).to(device))).float().cpu()
-                      for i in range(0, len(images), 512)])
 
 
 def _write_baseline_run(run_dir: Path, cfg: TrainConfig, baseline: str) -> None:

@@ -1,12 +1,17 @@
 """Probes on known answers: kNN, L-BFGS logistic regression, class-balanced subsets, linear probe."""
+import numpy as np
 import pytest
 import torch
-from torch import nn
-
+from engine_support import TINY, needs_fmnist
+from hallucinator.config import load_config
 from hallucinator.data import InMemoryImageDataset
+from hallucinator.evaluate import evaluate
 from hallucinator.evaluation.fast_probe import balanced_subset, logistic_regression_top1
 from hallucinator.evaluation.knn import knn_top1
 from hallucinator.evaluation.linear_probe import linear_probe
+from hallucinator.metrics import uniformity
+from hallucinator.training.trainer import Trainer
+from torch import nn
 
 
 def test_knn_known_answer():
@@ -57,3 +62,15 @@ def test_linear_probe_learns_and_leaves_backbone_untouched(tmp_path):
     res2 = linear_probe(backbone, 8, ds, ds, "fashion_mnist", torch.device("cpu"), tmp_path, epochs=4, lr=1.0,
                         milestones=(2,), batch_size=16, num_workers=0, show_progress=False)
     assert res2["history"][:3] == res["history"] and len(res2["history"]) == 4
+
+
+@needs_fmnist
+def test_features_2d_probe_writes_what_fig5_reads(tmp_path):
+    cfg = load_config("smoke/mocov2-hal", [*TINY, "dim=2", "epochs=1", "knn_every=0", "eval_test_subset=300",
+                                           f"output_dir={tmp_path}", "run_name=r"])
+    Trainer(cfg, show_progress=False).fit()
+    res = evaluate(tmp_path / "r", ["features_2d"], cfg, show_progress=False)
+    data = np.load(tmp_path / "r" / "features_2d.npz")
+    assert data["features"].shape == (300, 2) and data["labels"].shape == (300,)
+    assert np.allclose(np.linalg.norm(data["features"], axis=1), 1.0, atol=1e-5)
+    assert res["probes"]["features_2d"]["g2"] == pytest.approx(uniformity(torch.from_numpy(data["features"])).item(), rel=1e-5)

@@ -54,7 +54,7 @@ class EpochIndexSampler(Sampler[int]):
 class SeededTwoViews(Dataset):
     """Two augmented uint8 views of item ``i``, seeded by (seed, epoch, i)."""
 
-    def __init__(self, base: Dataset, views: Optional[TwoViews], seed: int) -> None:
+    def __init__(self, base: Dataset, views: TwoViews, seed: int) -> None:
         self.base, self.views, self.seed, self.n = base, views, seed, len(base)
 
     def __len__(self) -> int:
@@ -63,8 +63,6 @@ class SeededTwoViews(Dataset):
     def __getitem__(self, code: int):
         epoch, index = divmod(code, self.n)
         img, label = self.base[index]
-        if self.views is None:  # device-side augmentation: ship the raw image
-            return img, label
         torch.manual_seed(mix_seed(self.seed, epoch, index))
         v1, v2 = self.views(img)
         return v1, v2, label
@@ -110,11 +108,12 @@ class TrainData:
             self.batch_views = BatchTwoViews(self.aug)
             self.images = self.dataset.images.to(device)  # the whole dataset, uint8, on the device
         self.sampler = EpochIndexSampler(len(self.dataset), self.local_batch, cfg.seed, rank, world)
-        wrapped = SeededTwoViews(self.dataset, None if self.on_device else TwoViews(self.aug), cfg.seed)
-        workers = 0 if self.on_device else cfg.num_workers
-        self.loader = DataLoader(wrapped, batch_size=self.local_batch, sampler=self.sampler, num_workers=workers,
-                                 pin_memory=device.type == "cuda", drop_last=True,
-                                 persistent_workers=workers > 0, prefetch_factor=4 if workers > 0 else None)
+        if not self.on_device:  # per-sample augmentation in DataLoader workers
+            workers = cfg.num_workers
+            self.loader = DataLoader(SeededTwoViews(self.dataset, TwoViews(self.aug), cfg.seed),
+                                     batch_size=self.local_batch, sampler=self.sampler, num_workers=workers,
+                                     pin_memory=device.type == "cuda", drop_last=True,
+                                     persistent_workers=workers > 0, prefetch_factor=4 if workers > 0 else None)
         self.max_steps = cfg.max_steps_per_epoch
 
     @property
