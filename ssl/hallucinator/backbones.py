@@ -8,7 +8,7 @@ convert to detectron2 and load into torchvision without renaming.
 """
 from __future__ import annotations
 
-from typing import Callable, Sequence, Type, Union
+from typing import Sequence, Type, Union
 
 import torch
 from torch import nn
@@ -93,4 +93,3 @@ def build_backbone(name: str, width: int = 64, in_channels: int = 3) -> ResNetBa
 
 
 BACKBONES = tuple(sorted(_ARCHS))
-BackboneFactory = Callable[[], ResNetBackbone]

@@ -24,10 +24,6 @@ def rank() -> int:
     return dist.get_rank() if is_initialized() else 0
 
 
-def is_main_process() -> bool:
-    return rank() == 0
-
-
 @dataclass(frozen=True)
 class DistInfo:
     rank: int

@@ -1,4 +1,8 @@
-"""ssl/ is the source root; an ssl/__init__.py would shadow the standard library (DESIGN §2)."""
+"""ssl/ is the source root; an ssl/__init__.py would shadow the standard library.
+
+README section "Why `ssl/` has no `__init__.py`" explains it; ``test_readme_explains_the_rule`` keeps that
+section and this test pointing at each other.
+"""
 import subprocess
 import sys
 from pathlib import Path
@@ -17,3 +21,9 @@ def test_stdlib_ssl_and_torch_import_from_repo_root():
     res = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
     assert res.returncode == 0, res.stderr
     assert str(ROOT / "ssl") not in res.stdout
+
+
+def test_readme_explains_the_rule():
+    readme = (ROOT / "README.md").read_text()
+    assert "### Why `ssl/` has no `__init__.py`" in readme
+    assert "tests/lib/test_ssl_shadowing.py" in readme
