@@ -2,12 +2,13 @@
 from __future__ import annotations
 
 import copy
+import warnings
 
 import torch
 import torch.nn.functional as F
 
 from .. import distributed
-from ..heads import Encoder
+from ..heads import Encoder, mlp
 from ..losses import info_nce
 from .base import SiameseMethod, StepOutput
 
@@ -21,7 +22,8 @@ class MoCo(SiameseMethod):
         queue_size: K, number of negative keys.
         momentum: m of the key-encoder update ``theta_k <- m theta_k + (1-m) theta_q``.
         temperature: T of InfoNCE (0.07 for v1, 0.2 for v2).
-        shuffle_bn: MoCo's shuffle-BN for the key branch (a no-op in one process).
+        shuffle_bn: MoCo's shuffle-BN for the key branch. It needs several processes: in one
+            process it is a no-op and a warning says so when the model is built.
         **kw: ``hallucinator`` / ``pair_transform`` / ``fuse_pairs`` of ``SiameseMethod``.
 
     With a Hallucinator, the released code's convention is kept: H sees the un-normalised query
@@ -41,6 +43,10 @@ class MoCo(SiameseMethod):
         for p in self.momentum_encoder.parameters():
             p.requires_grad_(False)
         self.momentum, self.temperature, self.shuffle_bn = momentum, temperature, shuffle_bn
+        if shuffle_bn and distributed.world_size() == 1:
+            warnings.warn("MoCo shuffle_bn=true has no effect in one process: the key encoder's BN sees "
+                          "the same batch as the query encoder's (run torchrun with >= 2 processes for "
+                          "shuffle-BN, or set shuffle_bn=false to silence this)", UserWarning, stacklevel=2)
         self.register_buffer("queue", F.normalize(torch.randn(queue_size, dim), dim=1))  # K x D
         self.register_buffer("queue_ptr", torch.zeros((), dtype=torch.long))
 
@@ -79,3 +85,15 @@ class MoCo(SiameseMethod):
         loss, q, k_used, q_hat = self.contrast(q, k, lambda a, b: info_nce(a, b, queue, self.temperature))
         self.enqueue(distributed.gather(k))
         return self.output(loss, q, k_used, q_hat)
+
+
+DEFAULT_TEMPERATURE = {"mocov1": 0.07, "mocov2": 0.2}
+
+
+def build(cfg, backbone: torch.nn.Module, extras) -> MoCo:
+    """MoCo from a ``ModelConfig``: D 128; v1 a linear head and T 0.07, v2 an MLP head and T 0.2."""
+    dim, feat = cfg.dim or 128, backbone.out_dim
+    projector = mlp([feat, dim]) if cfg.method == "mocov1" else mlp([feat, cfg.proj_hidden or feat, dim])
+    return MoCo(Encoder(backbone, projector), dim, queue_size=cfg.queue_size, momentum=cfg.moco_momentum,
+                temperature=cfg.temperature or DEFAULT_TEMPERATURE[cfg.method], shuffle_bn=cfg.shuffle_bn,
+                **extras(dim))
