@@ -43,7 +43,8 @@ class TrainConfig(ModelConfig):
     sgd_momentum: float = 0.9
     weight_decay: float = 1e-4
     warmup_epochs: float = 0.0             # linear warmup, then cosine to 0 (per iteration)
-    lr_schedule: str = "cosine"            # cosine (per iteration, to 0) | released (per epoch, to 0.1 x lr, no warmup)
+    lr_schedule: str = "cosine"            # cosine (per iteration) | epoch_cosine (per epoch, no warmup: released)
+    lr_min_ratio: float = 0.0              # the cosine ends at lr_min_ratio x lr (released small-scale: 0.1)
     precision: str = "fp32"                # fp32 | bf16 | fp16 (autocast; fp16 uses a grad scaler)
     channels_last: bool = False
     sync_bn: bool = False                  # SyncBatchNorm across processes
@@ -77,8 +78,10 @@ class TrainConfig(ModelConfig):
                 raise ConfigError(f"{key} must be >= 1, got {getattr(self, key)}")
         if self.lr <= 0:
             raise ConfigError(f"lr must be > 0, got {self.lr}")
-        if self.lr_schedule == "released" and self.warmup_epochs:
-            raise ConfigError("lr_schedule=released has no warmup; set warmup_epochs=0")
+        if self.lr_schedule == "epoch_cosine" and self.warmup_epochs:
+            raise ConfigError("lr_schedule=epoch_cosine has no warmup; set warmup_epochs=0")
+        if not 0.0 <= self.lr_min_ratio <= 1.0:
+            raise ConfigError(f"lr_min_ratio must be in [0, 1], got {self.lr_min_ratio}")
         if self.crop_warmup_epochs < 0:
             raise ConfigError(f"crop_warmup_epochs must be >= 0, got {self.crop_warmup_epochs}")
 
