@@ -40,13 +40,13 @@ RELEASED_SMALL = dict(SMALL, output_dir="runs/released", lr_schedule="epoch_cosi
 RELEASED_P = {"tiny_imagenet": 0.7}
 RELEASED_LARGE = dict(backbone="resnet50", epochs=100, output_dir="runs/released", num_workers=8, lr_schedule="epoch_cosine",
                       lr_min_ratio=0.0, beta_alpha=0.6)
-RELEASED_HAL_LARGE = dict(hallucinator=True, crop_p=0.6, crop_warmup_epochs=20)
+RELEASED_HAL_LARGE = dict(hallucinator=True, crop_p=0.6, crop_warmup_epochs=20, moco_enqueue_twice=True)
 # (name, with Hallucinator) -> method keys. MoCo: the released small-scale code has T = 0.2 only;
 # its Hallucinator config has an MLP head, batch 512, K 65536, its baseline a linear head, batch
 # 504, K 65520 (not like-for-like; the paper presets pair MLP/512/65536 on both sides).
 RELEASED_METHODS = {
     ("moco", False): dict(method="mocov1", temperature=0.2, batch_size=504, queue_size=65520),
-    ("moco", True): dict(method="mocov2", temperature=0.2),
+    ("moco", True): dict(method="mocov2", temperature=0.2, moco_enqueue_twice=True),
     ("simclr", False): dict(method="simclr", base_temperature=0.07, proj_batch_norm=False, simclr_forward="joint"),
     ("simclr", True): dict(method="simclr", base_temperature=0.07, proj_batch_norm=False, fuse_pairs=True),
     ("simsiam", False): dict(method="simsiam", **SIMSIAM),

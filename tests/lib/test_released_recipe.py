@@ -121,3 +121,20 @@ def test_crop_warmup_epochs_pick_the_plain_views_first():
     full, plain = (lambda img: ("full", "full")), (lambda img: ("plain", "plain"))
     ds = SeededTwoViews(base, full, seed=0, warmup_views=plain, warmup_epochs=2)
     assert [ds[e * 3 + 1][0] for e in range(4)] == ["plain", "plain", "full", "full"]
+
+
+FMNIST = "/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz"
+
+
+@pytest.mark.skipif(not __import__("os").path.exists(FMNIST), reason="Fashion-MNIST not installed (make setup)")
+def test_trainer_keeps_the_predictor_at_base_lr_and_runs_the_crop_warmup(tmp_path):
+    from hallucinator.training.trainer import Trainer
+    cfg = load_config("smoke/simsiam-hal", ["train_subset=256", "batch_size=64", "width=4", "metrics_batch=64",
+                                            "knn_every=0", "threads=1", "epochs=2", "max_steps_per_epoch=1",
+                                            "fix_pred_lr=true", "lr_schedule=epoch_cosine", "warmup_epochs=0",
+                                            "lr_min_ratio=0.1", "crop_warmup_epochs=1", f"output_dir={tmp_path}"])
+    trainer = Trainer(cfg, show_progress=False)
+    trainer.fit()
+    lrs = {g["fix_lr"]: g["lr"] for g in trainer.optimizer.param_groups}
+    assert lrs[True] == cfg.lr                                   # predictor: constant
+    assert lrs[False] == pytest.approx(0.05 + 0.45 * (1 + math.cos(math.pi / 2)) / 2)   # epoch 1 of 2

@@ -97,8 +97,17 @@ def test_moco_matches_released_formulas(method):
     ref.backward()
     assert out.loss.item() == pytest.approx(ref.item(), abs=ATOL)
     _assert_grads(_module_grads(model.encoder, enc, "encoder") + _h_grads(model, layers))
-    # the released code enqueued k twice; the project enqueues it once
+    # the released code enqueued k twice; the project enqueues it once unless moco_enqueue_twice
     assert torch.allclose(model.ordered_queue()[-8:], k, atol=1e-6)
+    assert torch.equal(model.ordered_queue()[-16:-8], queue[32:40])   # the 8 before are old keys, not k again
+
+
+def test_moco_enqueue_twice_is_the_released_queue():
+    torch.manual_seed(0)
+    model = build_method(ModelConfig(method="mocov2", width=4, in_channels=1, hallucinator=True, queue_size=40,
+                                     shuffle_bn=False, moco_enqueue_twice=True))
+    out = model(*_views())
+    assert torch.allclose(model.ordered_queue()[-16:], torch.cat([out.k, out.k]), atol=1e-6)
 
 
 @pytest.mark.parametrize("released", [False, True])

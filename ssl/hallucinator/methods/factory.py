@@ -40,6 +40,7 @@ class ModelConfig:
     simclr_forward: str = "per_view"       # SimCLR: per_view (one encoder call per view) | joint (both views in one)
     queue_size: int = 65536                # MoCo K
     moco_momentum: float = 0.999           # MoCo m
+    moco_enqueue_twice: bool = False       # MoCo + Hallucinator: enqueue [k; k] (released code; needs K % 2N == 0 to align)
     shuffle_bn: bool = True                # MoCo shuffle-BN across processes (no-op, with a warning, in one)
     hallucinator: bool = False             # add the Hallucinator (Eq 3-4)
     hallucinator_preset: str = "paper"     # paper (beta 0-0.1, n 3) | table5 (0-1) | non-parametric (n 0)

@@ -22,6 +22,8 @@ class MoCo(SiameseMethod):
         queue_size: K, number of negative keys.
         momentum: m of the key-encoder update ``theta_k <- m theta_k + (1-m) theta_q``.
         temperature: T of InfoNCE (0.07 for v1, 0.2 for v2).
+        enqueue_twice: with a Hallucinator, enqueue ``[k; k]`` as the released code did (each key
+            twice, K/2 distinct negatives); default once.
         shuffle_bn: MoCo's shuffle-BN for the key branch. It needs several processes: in one
             process it is a no-op and a warning says so when the model is built.
         **kw: ``hallucinator`` / ``pair_transform`` / ``fuse_pairs`` of ``SiameseMethod``.
@@ -34,7 +36,7 @@ class MoCo(SiameseMethod):
     rowwise_loss = True
 
     def __init__(self, encoder: Encoder, dim: int, queue_size: int = 65536, momentum: float = 0.999,
-                 temperature: float = 0.2, shuffle_bn: bool = True, **kw) -> None:
+                 temperature: float = 0.2, shuffle_bn: bool = True, enqueue_twice: bool = False, **kw) -> None:
         super().__init__(**kw)
         if queue_size < 1 or not 0.0 <= momentum <= 1.0:
             raise ValueError(f"need queue_size >= 1 and 0 <= momentum <= 1, got {queue_size}, {momentum}")
@@ -43,6 +45,7 @@ class MoCo(SiameseMethod):
         for p in self.momentum_encoder.parameters():
             p.requires_grad_(False)
         self.momentum, self.temperature, self.shuffle_bn = momentum, temperature, shuffle_bn
+        self.enqueue_twice = enqueue_twice and self.hallucinator is not None
         if shuffle_bn and distributed.world_size() == 1:
             warnings.warn("MoCo shuffle_bn=true has no effect in one process: the key encoder's BN sees "
                           "the same batch as the query encoder's (run torchrun with >= 2 processes for "
@@ -83,7 +86,7 @@ class MoCo(SiameseMethod):
         k = self._keys(x2)                                                     # N x D
         queue = self.queue.clone()
         loss, q, k_used, q_hat = self.contrast(q, k, lambda a, b: info_nce(a, b, queue, self.temperature))
-        self.enqueue(distributed.gather(k))
+        self.enqueue(distributed.gather(torch.cat([k, k]) if self.enqueue_twice else k))  # N (2N) x D
         return self.output(loss, q, k_used, q_hat)
 
 
@@ -96,4 +99,4 @@ def build(cfg, backbone: torch.nn.Module, extras) -> MoCo:
     projector = mlp([feat, dim]) if cfg.method == "mocov1" else mlp([feat, cfg.proj_hidden or feat, dim])
     return MoCo(Encoder(backbone, projector), dim, queue_size=cfg.queue_size, momentum=cfg.moco_momentum,
                 temperature=cfg.temperature or DEFAULT_TEMPERATURE[cfg.method], shuffle_bn=cfg.shuffle_bn,
-                **extras(dim))
+                enqueue_twice=cfg.moco_enqueue_twice, **extras(dim))
