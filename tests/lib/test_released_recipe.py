@@ -91,9 +91,17 @@ def test_simsiam_both_views_draw_two_lambdas():
         build_method(ModelConfig(method="simsiam", hallucinate_views="key"))
 
 
-def test_shuffle_bn_warns_in_one_process():
+def test_shuffle_bn_warns_once_when_training_in_one_process():
+    import warnings
+    m = build_method(ModelConfig(method="mocov2", width=4, in_channels=1, queue_size=16, shuffle_bn=True))
+    x = torch.randn(4, 1, 8, 8)
     with pytest.warns(UserWarning, match="no effect in one process"):
-        build_method(ModelConfig(method="mocov2", width=4, queue_size=16, shuffle_bn=True))
+        m(x, x)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        m(x, x)                                                  # once only
+        quiet = build_method(ModelConfig(method="mocov2", width=4, in_channels=1, queue_size=16, shuffle_bn=False))
+        quiet(x, x)
 
 
 def test_released_presets():

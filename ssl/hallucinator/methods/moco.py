@@ -25,7 +25,7 @@ class MoCo(SiameseMethod):
         enqueue_twice: with a Hallucinator, enqueue ``[k; k]`` as the released code did (each key
             twice, K/2 distinct negatives); default once.
         shuffle_bn: MoCo's shuffle-BN for the key branch. It needs several processes: in one
-            process it is a no-op and a warning says so when the model is built.
+            process it is a no-op, and the first training step warns so.
         **kw: ``hallucinator`` / ``pair_transform`` / ``fuse_pairs`` of ``SiameseMethod``.
 
     With a Hallucinator, the released code's convention is kept: H sees the un-normalised query
@@ -46,10 +46,7 @@ class MoCo(SiameseMethod):
             p.requires_grad_(False)
         self.momentum, self.temperature, self.shuffle_bn = momentum, temperature, shuffle_bn
         self.enqueue_twice = enqueue_twice and self.hallucinator is not None
-        if shuffle_bn and distributed.world_size() == 1:
-            warnings.warn("MoCo shuffle_bn=true has no effect in one process: the key encoder's BN sees "
-                          "the same batch as the query encoder's (run torchrun with >= 2 processes for "
-                          "shuffle-BN, or set shuffle_bn=false to silence this)", UserWarning, stacklevel=2)
+        self._warned_shuffle_bn = False
         self.register_buffer("queue", F.normalize(torch.randn(queue_size, dim), dim=1))  # K x D
         self.register_buffer("queue_ptr", torch.zeros((), dtype=torch.long))
 
@@ -74,6 +71,11 @@ class MoCo(SiameseMethod):
     @torch.no_grad()
     def _keys(self, x2: torch.Tensor) -> torch.Tensor:
         self._momentum_update()
+        if self.shuffle_bn and self.training and not self._warned_shuffle_bn and distributed.world_size() == 1:
+            self._warned_shuffle_bn = True
+            warnings.warn("MoCo shuffle_bn=true has no effect in one process: the key encoder's BN sees the same "
+                          "batch as the query encoder's (use torchrun with >= 2 processes for shuffle-BN, or set "
+                          "shuffle_bn=false to silence this)", UserWarning, stacklevel=3)
         if self.shuffle_bn:
             x2, unshuffle = distributed.batch_shuffle(x2)
             k = distributed.batch_unshuffle(self.momentum_encoder(x2), unshuffle)
