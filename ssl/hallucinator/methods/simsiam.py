@@ -26,6 +26,7 @@ class SimSiam(SiameseMethod):
 
     The loss of a pair (a, b) is SimSiam's symmetric ``(D(a, sg z2) + D(b, sg z1)) / 2`` with the
     targets always the encoder's z; the hook averages the original and hallucinated pairs (Sec 3.1).
+    With both views, ``StepOutput.q_hat`` is p1_hat and ``lam`` the last draw (p2_hat's).
     """
 
     def __init__(self, encoder: Encoder, predictor: nn.Module, hallucinate_at: str = "predictor",
