@@ -92,4 +92,14 @@ def build_backbone(name: str, width: int = 64, in_channels: int = 3) -> ResNetBa
     return ResNetBackbone(block, layers, cifar_stem, width=width, in_channels=in_channels)
 
 
+def zero_init_residual(backbone: nn.Module) -> None:
+    """Zeroes the last BN weight of every residual branch, so each block starts as the identity
+    (torchvision's ``zero_init_residual=True``; the released SimSiam configs set it)."""
+    for m in backbone.modules():
+        if isinstance(m, Bottleneck):
+            nn.init.zeros_(m.bn3.weight)
+        elif isinstance(m, BasicBlock):
+            nn.init.zeros_(m.bn2.weight)
+
+
 BACKBONES = tuple(sorted(_ARCHS))

@@ -14,6 +14,7 @@ from typing import Any, Optional
 import yaml
 
 from .methods.factory import ModelConfig
+from .training.schedule import LR_SCHEDULES
 
 
 @dataclass
@@ -30,6 +31,7 @@ class TrainConfig(ModelConfig):
     crop_p: Optional[float] = None         # center-crop ratio p (Eq 1); None = plain RandomResizedCrop
     beta_alpha: float = 0.6                # Beta(alpha, alpha) of the crop centre (paper 0.6; small-scale code 0.1)
     center_crop_views: str = "query"       # query (released code) | both (Eq 2)
+    crop_warmup_epochs: int = 0            # plain RandomResizedCrop for the first N epochs (released ImageNet: 20)
     augment_on: str = "cpu"                # cpu (per-sample, DataLoader workers) | device (batched on the training device)
     num_workers: int = 4                   # DataLoader workers per process
     on_corrupt: str = "error"              # error | skip (count and skip undecodable images)
@@ -41,6 +43,8 @@ class TrainConfig(ModelConfig):
     sgd_momentum: float = 0.9
     weight_decay: float = 1e-4
     warmup_epochs: float = 0.0             # linear warmup, then cosine to 0 (per iteration)
+    lr_schedule: str = "cosine"            # cosine (per iteration) | epoch_cosine (per epoch, no warmup: released)
+    lr_min_ratio: float = 0.0              # the cosine ends at lr_min_ratio x lr (released small-scale: 0.1)
     precision: str = "fp32"                # fp32 | bf16 | fp16 (autocast; fp16 uses a grad scaler)
     channels_last: bool = False
     sync_bn: bool = False                  # SyncBatchNorm across processes
@@ -64,7 +68,8 @@ class TrainConfig(ModelConfig):
         """Checks values that a type cannot express; raises ``ConfigError``."""
         choices = {"augment_on": ("cpu", "device"), "on_corrupt": ("error", "skip"),
                    "optimizer": ("sgd",), "precision": ("fp32", "bf16", "fp16"),
-                   "device": ("auto", "cpu", "cuda"), "center_crop_views": ("query", "both")}
+                   "device": ("auto", "cpu", "cuda"), "center_crop_views": ("query", "both"),
+                   "lr_schedule": LR_SCHEDULES}
         for key, allowed in choices.items():
             if getattr(self, key) not in allowed:
                 raise ConfigError(f"{key}={getattr(self, key)!r} is not one of {allowed}")
@@ -73,6 +78,12 @@ class TrainConfig(ModelConfig):
                 raise ConfigError(f"{key} must be >= 1, got {getattr(self, key)}")
         if self.lr <= 0:
             raise ConfigError(f"lr must be > 0, got {self.lr}")
+        if self.lr_schedule == "epoch_cosine" and self.warmup_epochs:
+            raise ConfigError("lr_schedule=epoch_cosine has no warmup; set warmup_epochs=0")
+        if not 0.0 <= self.lr_min_ratio <= 1.0:
+            raise ConfigError(f"lr_min_ratio must be in [0, 1], got {self.lr_min_ratio}")
+        if self.crop_warmup_epochs < 0:
+            raise ConfigError(f"crop_warmup_epochs must be >= 0, got {self.crop_warmup_epochs}")
 
 
 class ConfigError(ValueError):

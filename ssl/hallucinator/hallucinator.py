@@ -84,11 +84,14 @@ class Hallucinator(nn.Module):
 
     @classmethod
     def from_preset(cls, name: str, dim: int, **overrides) -> "Hallucinator":
+        """The Hallucinator of preset ``name``; keyword ``overrides`` set to None keep the preset's value."""
         if name not in HALLUCINATOR_PRESETS:
             raise ValueError(f"unknown Hallucinator preset {name!r}; choose one of {sorted(HALLUCINATOR_PRESETS)}")
         p = HALLUCINATOR_PRESETS[name]
         kw = dict(beta=p.beta, layers=p.layers, per_sample=p.per_sample)
-        kw.update(overrides)
+        kw.update({k: v for k, v in overrides.items() if v is not None})
+        if kw["beta"] is not None:
+            kw["beta"] = tuple(kw["beta"])
         return cls(dim, **kw)
 
     def sample_lambda(self, n: int) -> torch.Tensor:

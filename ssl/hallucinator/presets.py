@@ -1,10 +1,11 @@
-"""Named configurations: the paper's Tables 1-2 (every method x with/without x dataset) and the
-CPU profiles (``demo``, ``smoke``) on the real Fashion-MNIST.
+"""Named configurations: the paper's Tables 1-2 (every method x with/without x dataset), the
+authors' released recipes, and the CPU profiles (``demo``, ``smoke``) on the real Fashion-MNIST.
 
 Names: ``<method>[-hal]-<dataset>`` (e.g. ``mocov2-hal-cifar10``, ``simsiam-in200``) for the
-paper's recipes and ``<profile>/<method>[-hal]`` for the CPU profiles. "-hal" adds the
-Hallucinator AND the center-suppressed crop (the paper's full method, Table 3's last row); the
-baseline keeps the plain RandomResizedCrop.
+paper's recipes (the default family), ``released/<method>[-hal]-<dataset>`` for the released
+code's recipe where it has one, and ``<profile>/<method>[-hal]`` for the CPU profiles. "-hal"
+adds the Hallucinator AND the center-suppressed crop (the paper's full method, Table 3's last
+row); the baseline keeps the plain RandomResizedCrop.
 """
 from __future__ import annotations
 
@@ -28,6 +29,32 @@ LARGE = {
     "simsiam": dict(batch_size=512, lr=0.1, weight_decay=1e-4, augment="simsiam"),  # 0.05 x 512/256
 }
 HALLUCINATED = dict(hallucinator=True, crop_p=0.5, beta_alpha=0.6)
+# SimSiam as in every SimSiam config the paper follows (ContrastiveCrop small scale, SimSiam's own
+# ImageNet recipe): zero-init residual BN, predictor at a constant lr; 3-layer projector everywhere.
+SIMSIAM = dict(zero_init_residual=True, fix_pred_lr=True, proj_layers=3)
+
+# The released recipe (authors' repository + the ContrastiveCrop configs it follows; DESIGN 3b):
+# per-epoch cosine to 0.1 x lr (ImageNet: to 0), Beta alpha 0.1 (ImageNet 0.6), p 0.5 (Tiny
+# ImageNet 0.7, ImageNet 0.6 = box 0.2-0.8, switched on after 20 plain-crop epochs).
+RELEASED_SMALL = dict(SMALL, output_dir="runs/released", lr_schedule="epoch_cosine", lr_min_ratio=0.1, beta_alpha=0.1)
+RELEASED_P = {"tiny_imagenet": 0.7}
+RELEASED_LARGE = dict(backbone="resnet50", epochs=100, output_dir="runs/released", num_workers=8, lr_schedule="epoch_cosine",
+                      lr_min_ratio=0.0, beta_alpha=0.6)
+RELEASED_HAL_LARGE = dict(hallucinator=True, crop_p=0.6, crop_warmup_epochs=20, moco_enqueue_twice=True)
+# (name, with Hallucinator) -> method keys. MoCo: the released small-scale code has T = 0.2 only;
+# its Hallucinator config has an MLP head, batch 512, K 65536, its baseline a linear head, batch
+# 504, K 65520 (not like-for-like; the paper presets pair MLP/512/65536 on both sides).
+RELEASED_METHODS = {
+    ("moco", False): dict(method="mocov1", temperature=0.2, batch_size=504, queue_size=65520),
+    ("moco", True): dict(method="mocov2", temperature=0.2, moco_enqueue_twice=True),
+    ("simclr", False): dict(method="simclr", base_temperature=0.07, proj_batch_norm=False, simclr_forward="joint"),
+    ("simclr", True): dict(method="simclr", base_temperature=0.07, proj_batch_norm=False, fuse_pairs=True),
+    ("simsiam", False): dict(method="simsiam", **SIMSIAM),
+    ("simsiam", True): dict(method="simsiam", **SIMSIAM, train_hallucinator=False),  # the released bug
+}
+# Datasets with a released small-scale config (ContrastiveCrop's configs/small/*).
+RELEASED_SMALL_DATASETS = {"moco": ("cifar10", "cifar100"), "simclr": ("cifar10", "cifar100", "stl10", "tiny_imagenet"),
+                           "simsiam": ("cifar10", "cifar100")}
 
 # CPU profiles on Fashion-MNIST (28x28 grey): a narrow ResNet-18 (CIFAR stem, width 8 = 1/8 of
 # the standard 64 channels, 0.18 M backbone parameters), 3 epochs over 20k training images, so the
@@ -54,14 +81,32 @@ def _build() -> dict[str, TrainConfig]:
         for hal in (False, True):
             tag = f"{method}-hal" if hal else method
             extra = HALLUCINATED if hal else {}
+            own = SIMSIAM if method == "simsiam" else {}
             for ds in SMALL_DATASETS:
-                presets[f"{tag}-{ds}"] = _make(method=method, dataset=ds, **SMALL, **extra)
+                presets[f"{tag}-{ds}"] = _make(method=method, dataset=ds, **SMALL, **own, **extra)
             for ds in LARGE_DATASETS:
                 presets[f"{tag}-{ds}"] = _make(method=method, dataset=ds, backbone="resnet50", epochs=100,
-                                               num_workers=8, **LARGE[method], **extra)
+                                               num_workers=8, **LARGE[method], **own, **extra)
             presets[f"demo/{tag}"] = _make(method=method, **DEMO, **extra)
             presets[f"smoke/{tag}"] = _make(method=method, **SMOKE, **extra)
+    presets.update(_released())
     return presets
+
+
+def _released() -> dict[str, TrainConfig]:
+    """``released/<method>[-hal]-<dataset>``: the released code's recipe, exactly where it has one."""
+    out: dict[str, TrainConfig] = {}
+    for (name, hal), keys in RELEASED_METHODS.items():
+        tag = f"released/{name}-hal" if hal else f"released/{name}"
+        for ds in RELEASED_SMALL_DATASETS[name]:
+            extra = dict(hallucinator=True, crop_p=RELEASED_P.get(ds, 0.5)) if hal else {}
+            out[f"{tag}-{ds}"] = _make(dataset=ds, **{**RELEASED_SMALL, **keys, **extra})
+    for method in ("mocov1", "mocov2"):  # ImageNet configs exist for MoCo only
+        for hal in (False, True):
+            for ds in LARGE_DATASETS:
+                out[f"released/{method}{'-hal' if hal else ''}-{ds}"] = _make(
+                    method=method, dataset=ds, **RELEASED_LARGE, **LARGE[method], **(RELEASED_HAL_LARGE if hal else {}))
+    return out
 
 
 PRESETS: dict[str, TrainConfig] = _build()

@@ -119,8 +119,8 @@ def test_moco_fused_pairs_equal_separate_pairs():
     x1, x2 = _views()
     la, lb = a(x1, x2).loss, b(x1, x2).loss
     assert la.item() == pytest.approx(lb.item(), rel=1e-6)
-    with pytest.raises(ValueError):
-        build_method(ModelConfig(method="simclr", fuse_pairs=True))
+    with pytest.raises(ValueError, match="couples rows"):
+        build_method(ModelConfig(method="simsiam", fuse_pairs=True))
 
 
 @pytest.mark.parametrize("method", ["mocov1", "mocov2", "simclr", "simsiam"])

@@ -44,42 +44,50 @@ class SiameseMethod(nn.Module):
         hallucinator: a module ``(q, k) -> q_hat`` (e.g. ``Hallucinator``), or None.
         pair_transform: a module ``(q, k) -> (q', k')`` replacing the pair before the loss
             (e.g. ``SymmetricExtrapolation``), or None.
-        fuse_pairs: compute the two pairs' losses in one call on the concatenated rows. Only
-            valid for losses whose rows are independent (``rowwise_loss``); exact, and fewer
-            kernel launches.
+        fuse_pairs: compute the two pairs' losses in one call on the concatenated rows. Exact
+            (the mean of the two) for losses whose rows are independent (``rowwise_loss``);
+            for a method with ``joint_pairs_released`` it is the released code's joint loss.
     """
 
     rowwise_loss: bool = False  # True when loss(cat([a, b]), cat([k, k])) == mean of the two
+    joint_pairs_released: bool = False  # True when the released code computed the joint loss instead
 
     def __init__(self, hallucinator: Optional[nn.Module] = None,
                  pair_transform: Optional[nn.Module] = None, fuse_pairs: bool = False) -> None:
         super().__init__()
         if hallucinator is not None and pair_transform is not None:
             raise ValueError("use either the Hallucinator or a pair transform, not both")
-        if fuse_pairs and not self.rowwise_loss:
+        if fuse_pairs and not (self.rowwise_loss or self.joint_pairs_released):
             raise ValueError(f"{type(self).__name__}'s loss couples rows; fuse_pairs is not exact for it")
         self.hallucinator = hallucinator
         self.pair_transform = pair_transform
         self.fuse_pairs = fuse_pairs
 
-    def contrast(self, q: torch.Tensor, k: torch.Tensor, loss_fn: PairLoss
+    def contrast(self, q: torch.Tensor, k: torch.Tensor, loss_fn: PairLoss, both: bool = False
                  ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, Optional[torch.Tensor]]:
         """Loss of the pair (q, k), plus the hallucinated pair's when a Hallucinator is set.
 
         Returns ``(loss, q_used, k_used, q_hat)``. With the Hallucinator the loss is
         ``(loss_fn(q, k) + loss_fn(q_hat, k)) / 2`` (Sec 3.1: the method's loss unchanged, the
-        two pairs' losses averaged).
+        two pairs' losses averaged). ``both=True`` hallucinates the key too, ``k_hat = H(k, q)``
+        with its own lambda draw, and the second pair is ``(q_hat, k_hat)`` (the released
+        SimSiam, whose loss is symmetric in its two branches).
         """
         if self.pair_transform is not None:
             q, k = self.pair_transform(q, k)
         if self.hallucinator is None:
             return loss_fn(q, k), q, k, None
         q_hat = self.hallucinator(q, k)                                        # N x D
+        k2 = self.hallucinator(k, q) if both else k                            # N x D
         if self.fuse_pairs:
-            loss = loss_fn(torch.cat([q, q_hat]), torch.cat([k, k]))            # 2N rows
+            loss = loss_fn(torch.cat([q, q_hat]), torch.cat([k, k2]))           # 2N rows
         else:
-            loss = 0.5 * (loss_fn(q, k) + loss_fn(q_hat, k))
+            loss = 0.5 * (loss_fn(q, k) + loss_fn(q_hat, k2))
         return loss, q, k, q_hat
+
+    def optimizer_groups(self) -> list[dict]:
+        """Parameter groups for the optimiser; a group with ``fix_lr=True`` keeps the base lr."""
+        return [{"params": [p for p in self.parameters() if p.requires_grad], "fix_lr": False}]
 
     def output(self, loss: torch.Tensor, q: torch.Tensor, k: torch.Tensor,
                q_hat: Optional[torch.Tensor]) -> StepOutput:

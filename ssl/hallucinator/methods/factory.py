@@ -1,45 +1,56 @@
-"""Builds a method (backbone, heads, optional Hallucinator) from a typed ``ModelConfig``."""
+"""Builds a method (backbone, heads, optional Hallucinator) from a typed ``ModelConfig``.
+
+Each method file owns its construction (heads, defaults) in a ``build(cfg, backbone, extras)``
+function; ``BUILDERS`` is the table of names. The Hallucinator comes from
+``Hallucinator.from_preset``, the one way presets become modules.
+"""
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
-from typing import Optional
+from typing import Callable, Optional
 
-from torch import nn
-
-from ..backbones import build_backbone
-from ..hallucinator import HALLUCINATOR_PRESETS, Hallucinator, SymmetricExtrapolation
-from ..heads import Encoder, mlp
+from ..backbones import build_backbone, zero_init_residual
+from ..hallucinator import Hallucinator, SymmetricExtrapolation
+from . import moco, simclr, simsiam
 from .base import SiameseMethod
-from .moco import MoCo
-from .simclr import SimCLR
-from .simsiam import SimSiam
 
-METHODS = ("mocov1", "mocov2", "simclr", "simsiam")
-DEFAULT_TEMPERATURE = {"mocov1": 0.07, "mocov2": 0.2, "simclr": 0.5}
+BUILDERS: dict[str, Callable[..., SiameseMethod]] = {
+    "mocov1": moco.build, "mocov2": moco.build, "simclr": simclr.build, "simsiam": simsiam.build,
+}
+METHODS = tuple(BUILDERS)
 
 
 @dataclass
 class ModelConfig:
-    """Model keys (None = the method's default for the backbone; see ``build_method``)."""
+    """Model keys (None = the method's default for the backbone; see each method's ``build``)."""
 
     method: str = "mocov2"                 # mocov1 | mocov2 | simclr | simsiam
     backbone: str = "resnet18_cifar"       # resnet18_cifar | resnet18 | resnet50 | resnet50_cifar
     width: int = 64                        # first-stage channels (64 = standard ResNet)
     in_channels: int = 3                   # 1 for grey images
+    zero_init_residual: bool = False       # zero each residual branch's last BN weight (released SimSiam)
     dim: Optional[int] = None              # embedding width; 128 (SimSiam: 512 small, 2048 R50)
     proj_hidden: Optional[int] = None      # projector hidden width; backbone feature width
+    proj_layers: Optional[int] = None      # SimSiam projector Linear layers; 2 small, 3 R50 (released: 3)
+    proj_batch_norm: Optional[bool] = None  # SimCLR projector BN; None = true (released code: false)
     pred_hidden: Optional[int] = None      # SimSiam predictor hidden width; 128 small, 512 R50
+    fix_pred_lr: bool = False              # SimSiam: the predictor keeps the base lr (released configs: true)
     temperature: Optional[float] = None    # 0.07 MoCoV1, 0.2 MoCoV2, 0.5 SimCLR
+    base_temperature: Optional[float] = None  # SimCLR: NT-Xent x T/base_T (released: 0.07); None = plain
+    simclr_forward: str = "per_view"       # SimCLR: per_view (one encoder call per view) | joint (both views in one)
     queue_size: int = 65536                # MoCo K
     moco_momentum: float = 0.999           # MoCo m
-    shuffle_bn: bool = True                # MoCo shuffle-BN across processes
+    moco_enqueue_twice: bool = False       # MoCo + Hallucinator: enqueue [k; k] (released code; needs K % 2N == 0 to align)
+    shuffle_bn: bool = True                # MoCo shuffle-BN across processes (no-op, with a warning, in one)
     hallucinator: bool = False             # add the Hallucinator (Eq 3-4)
     hallucinator_preset: str = "paper"     # paper (beta 0-0.1, n 3) | table5 (0-1) | non-parametric (n 0)
     hallucinator_layers: Optional[int] = None   # n; overrides the preset
     beta_range: Optional[tuple[float, float]] = None  # (beta1, beta2); overrides the preset
     lambda_per_sample: bool = False        # one lambda per sample instead of per iteration
+    train_hallucinator: bool = True        # false = the released SimSiam bug: H left out of the optimizer
     hallucinate_at: str = "predictor"      # SimSiam: predictor (released code) | projector (Fig 2)
-    fuse_pairs: bool = False               # MoCo: both pairs in one InfoNCE call (exact)
+    hallucinate_views: str = "both"        # SimSiam: both (released: p1_hat and p2_hat) | query (p1_hat only)
+    fuse_pairs: bool = False               # one loss call over [q; q_hat] vs [k; k]: MoCo exact; SimCLR released
     extrapolation: str = "none"            # none | symmetric (Zhu et al. 2021 baseline)
     seed: int = 0                          # seeds init and the lambda generator
 
@@ -51,42 +62,27 @@ def model_config_from(obj) -> ModelConfig:
 
 def build_method(cfg: ModelConfig) -> SiameseMethod:
     """Builds the method described by ``cfg`` with random weights."""
-    if cfg.method not in METHODS:
+    if cfg.method not in BUILDERS:
         raise ValueError(f"unknown method {cfg.method!r}; choose one of {METHODS}")
     if cfg.extrapolation not in ("none", "symmetric"):
         raise ValueError(f"extrapolation must be 'none' or 'symmetric', got {cfg.extrapolation!r}")
+    if cfg.simclr_forward not in ("per_view", "joint"):
+        raise ValueError(f"simclr_forward must be 'per_view' or 'joint', got {cfg.simclr_forward!r}")
     backbone = build_backbone(cfg.backbone, width=cfg.width, in_channels=cfg.in_channels)
-    feat = backbone.out_dim
-    large = cfg.backbone.startswith("resnet50")
-    if cfg.method == "simsiam":
-        dim = cfg.dim or (2048 if large else 512)
-    else:
-        dim = cfg.dim or 128
-    hidden = cfg.proj_hidden or feat
-    kw: dict = {}
-    if cfg.hallucinator:
-        preset = HALLUCINATOR_PRESETS.get(cfg.hallucinator_preset)
-        if preset is None:
-            raise ValueError(f"unknown hallucinator_preset {cfg.hallucinator_preset!r}; "
-                             f"choose one of {sorted(HALLUCINATOR_PRESETS)}")
-        kw["hallucinator"] = Hallucinator(
-            dim,
-            layers=preset.layers if cfg.hallucinator_layers is None else cfg.hallucinator_layers,
-            beta=preset.beta if cfg.beta_range is None else tuple(cfg.beta_range),
-            per_sample=cfg.lambda_per_sample or preset.per_sample, seed=cfg.seed)
-    if cfg.extrapolation == "symmetric":
-        kw["pair_transform"] = SymmetricExtrapolation(seed=cfg.seed)
-    if cfg.method in ("mocov1", "mocov2"):
-        projector = mlp([feat, dim]) if cfg.method == "mocov1" else mlp([feat, hidden, dim])
-        return MoCo(Encoder(backbone, projector), dim, queue_size=cfg.queue_size, momentum=cfg.moco_momentum,
-                    temperature=cfg.temperature or DEFAULT_TEMPERATURE[cfg.method],
-                    shuffle_bn=cfg.shuffle_bn, fuse_pairs=cfg.fuse_pairs, **kw)
-    if cfg.fuse_pairs:
-        raise ValueError(f"fuse_pairs is exact only for MoCo's row-wise InfoNCE, not {cfg.method}")
-    if cfg.method == "simclr":
-        projector = mlp([feat, hidden, dim], batch_norm=True)
-        return SimCLR(Encoder(backbone, projector), temperature=cfg.temperature or DEFAULT_TEMPERATURE["simclr"], **kw)
-    proj_dims = [feat, hidden, hidden, dim] if large else [feat, hidden, dim]
-    projector: nn.Module = mlp(proj_dims, batch_norm=True, last_batch_norm=True, last_bn_affine=False)
-    predictor = mlp([dim, cfg.pred_hidden or (512 if large else 128), dim], batch_norm=True)
-    return SimSiam(Encoder(backbone, projector), predictor, hallucinate_at=cfg.hallucinate_at, **kw)
+    if cfg.zero_init_residual:
+        zero_init_residual(backbone)
+
+    def extras(dim: int) -> dict:
+        """The ``SiameseMethod`` keywords for a method whose pair is ``dim`` wide."""
+        kw: dict = {"fuse_pairs": cfg.fuse_pairs}
+        if cfg.hallucinator:
+            kw["hallucinator"] = Hallucinator.from_preset(
+                cfg.hallucinator_preset, dim, layers=cfg.hallucinator_layers, beta=cfg.beta_range,
+                per_sample=cfg.lambda_per_sample or None, seed=cfg.seed)
+            if not cfg.train_hallucinator:
+                kw["hallucinator"].requires_grad_(False)
+        if cfg.extrapolation == "symmetric":
+            kw["pair_transform"] = SymmetricExtrapolation(seed=cfg.seed)
+        return kw
+
+    return BUILDERS[cfg.method](cfg, backbone, extras)

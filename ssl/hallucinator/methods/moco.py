@@ -2,12 +2,13 @@
 from __future__ import annotations
 
 import copy
+import warnings
 
 import torch
 import torch.nn.functional as F
 
 from .. import distributed
-from ..heads import Encoder
+from ..heads import Encoder, mlp
 from ..losses import info_nce
 from .base import SiameseMethod, StepOutput
 
@@ -21,7 +22,10 @@ class MoCo(SiameseMethod):
         queue_size: K, number of negative keys.
         momentum: m of the key-encoder update ``theta_k <- m theta_k + (1-m) theta_q``.
         temperature: T of InfoNCE (0.07 for v1, 0.2 for v2).
-        shuffle_bn: MoCo's shuffle-BN for the key branch (a no-op in one process).
+        enqueue_twice: with a Hallucinator, enqueue ``[k; k]`` as the released code did (each key
+            twice, K/2 distinct negatives); default once.
+        shuffle_bn: MoCo's shuffle-BN for the key branch. It needs several processes: in one
+            process it is a no-op, and the first training step warns so.
         **kw: ``hallucinator`` / ``pair_transform`` / ``fuse_pairs`` of ``SiameseMethod``.
 
     With a Hallucinator, the released code's convention is kept: H sees the un-normalised query
@@ -32,7 +36,7 @@ class MoCo(SiameseMethod):
     rowwise_loss = True
 
     def __init__(self, encoder: Encoder, dim: int, queue_size: int = 65536, momentum: float = 0.999,
-                 temperature: float = 0.2, shuffle_bn: bool = True, **kw) -> None:
+                 temperature: float = 0.2, shuffle_bn: bool = True, enqueue_twice: bool = False, **kw) -> None:
         super().__init__(**kw)
         if queue_size < 1 or not 0.0 <= momentum <= 1.0:
             raise ValueError(f"need queue_size >= 1 and 0 <= momentum <= 1, got {queue_size}, {momentum}")
@@ -41,6 +45,8 @@ class MoCo(SiameseMethod):
         for p in self.momentum_encoder.parameters():
             p.requires_grad_(False)
         self.momentum, self.temperature, self.shuffle_bn = momentum, temperature, shuffle_bn
+        self.enqueue_twice = enqueue_twice and self.hallucinator is not None
+        self._warned_shuffle_bn = False
         self.register_buffer("queue", F.normalize(torch.randn(queue_size, dim), dim=1))  # K x D
         self.register_buffer("queue_ptr", torch.zeros((), dtype=torch.long))
 
@@ -65,6 +71,11 @@ class MoCo(SiameseMethod):
     @torch.no_grad()
     def _keys(self, x2: torch.Tensor) -> torch.Tensor:
         self._momentum_update()
+        if self.shuffle_bn and self.training and not self._warned_shuffle_bn and distributed.world_size() == 1:
+            self._warned_shuffle_bn = True
+            warnings.warn("MoCo shuffle_bn=true has no effect in one process: the key encoder's BN sees the same "
+                          "batch as the query encoder's (use torchrun with >= 2 processes for shuffle-BN, or set "
+                          "shuffle_bn=false to silence this)", UserWarning, stacklevel=3)
         if self.shuffle_bn:
             x2, unshuffle = distributed.batch_shuffle(x2)
             k = distributed.batch_unshuffle(self.momentum_encoder(x2), unshuffle)
@@ -77,5 +88,17 @@ class MoCo(SiameseMethod):
         k = self._keys(x2)                                                     # N x D
         queue = self.queue.clone()
         loss, q, k_used, q_hat = self.contrast(q, k, lambda a, b: info_nce(a, b, queue, self.temperature))
-        self.enqueue(distributed.gather(k))
+        self.enqueue(distributed.gather(torch.cat([k, k]) if self.enqueue_twice else k))  # N (2N) x D
         return self.output(loss, q, k_used, q_hat)
+
+
+DEFAULT_TEMPERATURE = {"mocov1": 0.07, "mocov2": 0.2}
+
+
+def build(cfg, backbone: torch.nn.Module, extras) -> MoCo:
+    """MoCo from a ``ModelConfig``: D 128; v1 a linear head and T 0.07, v2 an MLP head and T 0.2."""
+    dim, feat = cfg.dim or 128, backbone.out_dim
+    projector = mlp([feat, dim]) if cfg.method == "mocov1" else mlp([feat, cfg.proj_hidden or feat, dim])
+    return MoCo(Encoder(backbone, projector), dim, queue_size=cfg.queue_size, momentum=cfg.moco_momentum,
+                temperature=cfg.temperature or DEFAULT_TEMPERATURE[cfg.method], shuffle_bn=cfg.shuffle_bn,
+                enqueue_twice=cfg.moco_enqueue_twice, **extras(dim))

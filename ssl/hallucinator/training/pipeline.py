@@ -4,6 +4,7 @@ mid-epoch sees exactly the samples and augmentations the uninterrupted run would
 """
 from __future__ import annotations
 
+import dataclasses
 from typing import Iterator, Optional
 
 import torch
@@ -52,10 +53,13 @@ class EpochIndexSampler(Sampler[int]):
 
 
 class SeededTwoViews(Dataset):
-    """Two augmented uint8 views of item ``i``, seeded by (seed, epoch, i)."""
+    """Two augmented uint8 views of item ``i``, seeded by (seed, epoch, i); epochs before
+    ``warmup_epochs`` use ``warmup_views`` (the plain crop of the released ImageNet recipe)."""
 
-    def __init__(self, base: Dataset, views: TwoViews, seed: int) -> None:
+    def __init__(self, base: Dataset, views: TwoViews, seed: int, warmup_views: Optional[TwoViews] = None,
+                 warmup_epochs: int = 0) -> None:
         self.base, self.views, self.seed, self.n = base, views, seed, len(base)
+        self.warmup_views, self.warmup_epochs = warmup_views or views, warmup_epochs
 
     def __len__(self) -> int:
         return self.n
@@ -64,7 +68,7 @@ class SeededTwoViews(Dataset):
         epoch, index = divmod(code, self.n)
         img, label = self.base[index]
         torch.manual_seed(mix_seed(self.seed, epoch, index))
-        v1, v2 = self.views(img)
+        v1, v2 = (self.warmup_views if epoch < self.warmup_epochs else self.views)(img)
         return v1, v2, label
 
 
@@ -72,6 +76,11 @@ def augment_config(cfg) -> AugmentConfig:
     info = DATASETS[cfg.dataset]
     return recipe(cfg.augment, size=cfg.image_size or info.image_size, crop_p=cfg.crop_p,
                   beta_alpha=cfg.beta_alpha, center_crop_views=cfg.center_crop_views)
+
+
+def warmup_augment_config(cfg) -> AugmentConfig:
+    """The augmentation of the first ``crop_warmup_epochs`` epochs: no center-suppressed crop."""
+    return dataclasses.replace(augment_config(cfg), crop_p=None)
 
 
 def subset(dataset: Dataset, n: Optional[int]) -> Dataset:
@@ -106,11 +115,14 @@ class TrainData:
                 raise ValueError(f"augment_on=device needs an in-memory dataset; {cfg.dataset} is read from files")
             from ..batch_augment import BatchTwoViews
             self.batch_views = BatchTwoViews(self.aug)
+            self.warmup_batch_views = BatchTwoViews(warmup_augment_config(cfg))
             self.images = self.dataset.images.to(device)  # the whole dataset, uint8, on the device
         self.sampler = EpochIndexSampler(len(self.dataset), self.local_batch, cfg.seed, rank, world)
         if not self.on_device:  # per-sample augmentation in DataLoader workers
             workers = cfg.num_workers
-            self.loader = DataLoader(SeededTwoViews(self.dataset, TwoViews(self.aug), cfg.seed),
+            views = SeededTwoViews(self.dataset, TwoViews(self.aug), cfg.seed,
+                                   TwoViews(warmup_augment_config(cfg)), cfg.crop_warmup_epochs)
+            self.loader = DataLoader(views,
                                      batch_size=self.local_batch, sampler=self.sampler, num_workers=workers,
                                      pin_memory=device.type == "cuda", drop_last=True,
                                      persistent_workers=workers > 0, prefetch_factor=4 if workers > 0 else None)
@@ -129,7 +141,8 @@ class TrainData:
             for step in range(start_step, self.steps_per_epoch):
                 idx = order[step * self.local_batch:(step + 1) * self.local_batch]
                 torch.manual_seed(mix_seed(self.seed, epoch, step, self.sampler.base.rank))
-                x1, x2 = self.batch_views(self.images[idx])
+                views = self.warmup_batch_views if epoch < self.cfg.crop_warmup_epochs else self.batch_views
+                x1, x2 = views(self.images[idx])
                 yield self.normalize(x1), self.normalize(x2)
             return
         for step, (x1, x2, _) in enumerate(self.loader, start=start_step):

@@ -28,7 +28,7 @@ from ..methods import build_method, model_config_from
 from ..metrics import positive_similarity, uniformity
 from . import checkpoint, provenance
 from .pipeline import TrainData, subset
-from .schedule import warmup_cosine
+from .schedule import build_schedule
 
 
 class NonFiniteLossError(RuntimeError):
@@ -69,10 +69,11 @@ class Trainer:
         if cfg.channels_last:
             self.model = self.model.to(memory_format=torch.channels_last)
         self.data = TrainData(cfg, self.device, self.dist.rank, self.dist.world_size)
-        self.optimizer = torch.optim.SGD(self.model.parameters(), lr=cfg.lr, momentum=cfg.sgd_momentum,
+        self.optimizer = torch.optim.SGD(self.model.optimizer_groups(), lr=cfg.lr, momentum=cfg.sgd_momentum,
                                          weight_decay=cfg.weight_decay)
         steps = self.data.steps_per_epoch
-        self.lrs = warmup_cosine(cfg.lr, cfg.epochs * steps, int(round(cfg.warmup_epochs * steps)))
+        self.lrs = build_schedule(cfg.lr_schedule, cfg.lr, cfg.epochs, steps, cfg.warmup_epochs,
+                                  cfg.lr_min_ratio)
         self.scaler = torch.amp.GradScaler(self.device.type, enabled=cfg.precision == "fp16")
         self.autocast_dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(cfg.precision)
         self.ddp = (nn.parallel.DistributedDataParallel(self.model, device_ids=[self.dist.local_rank] if self.device.type == "cuda" else None)
@@ -233,7 +234,7 @@ class Trainer:
                 x1, x2 = x1.contiguous(memory_format=torch.channels_last), x2.contiguous(memory_format=torch.channels_last)
             lr = float(self.lrs[self.epoch * steps + self.step])
             for g in self.optimizer.param_groups:
-                g["lr"] = lr
+                g["lr"] = cfg.lr if g.get("fix_lr") else lr
             ctx = torch.autocast(self.device.type, dtype=self.autocast_dtype) if self.autocast_dtype else nullcontext()
             with ctx:
                 out = self.ddp(x1, x2)
