@@ -143,8 +143,29 @@ def test_simsiam_projector_placement_and_targets_get_no_gradient():
         out = model(*_views())
         out.loss.backward()
         assert all(p.grad is not None for p in model.hallucinator.parameters())
+        # Targets: cut every path from z into the loss except the target one (the predictor sees
+        # a detached copy, and so does H, which only sees predictor outputs or their inputs).
+        # With stop-gradient targets the encoder must then receive no gradient at all.
+        model = build_method(ModelConfig(method="simsiam", width=4, hallucinator=True, hallucinate_at=at))
+        model.predictor = _DetachedInput(model.predictor)
+        if at == "projector":
+            model.hallucinator = _DetachedInput(model.hallucinator)
+        model(*_views()).loss.backward()
+        grads = [p.grad for p in model.encoder.parameters() if p.grad is not None]
+        assert all(float(g.abs().max()) == 0.0 for g in grads), "gradient reached the encoder through a target"
     with pytest.raises(ValueError):
         build_method(ModelConfig(method="simsiam", hallucinate_at="backbone"))
+
+
+class _DetachedInput(nn.Module):
+    """Wraps a module so that no gradient flows back into its inputs (test helper)."""
+
+    def __init__(self, inner: nn.Module) -> None:
+        super().__init__()
+        self.inner = inner
+
+    def forward(self, *xs):
+        return self.inner(*(x.detach() for x in xs))
 
 
 def test_symmetric_extrapolation_replaces_the_pair():
