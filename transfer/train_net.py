@@ -227,10 +227,6 @@ def main(argv=None):
         if cfg.MODEL.DEVICE == "cpu" and args.num_gpus * args.num_machines > 1:
             parser.error("several processes need GPUs (detectron2 wraps CUDA models in DDP); "
                          "on CPU run one process (--num-gpus 1)")
-        try:
-            check_datasets([*cfg.DATASETS.TRAIN, *cfg.DATASETS.TEST])
-        except FileNotFoundError as err:
-            parser.exit(2, f"error: {err}\n")
         if trial == 0:
             source = source_of(args, cfg)
             print(f"weights: method {source['method']}, hallucinator {source['hallucinator']} "
@@ -241,6 +237,10 @@ def main(argv=None):
             if source["method"] == "unknown":
                 print("warning: the weights' method is unknown; pass --method NAME so Table 7 "
                       "can place the run")
+        try:
+            check_datasets([*cfg.DATASETS.TRAIN, *cfg.DATASETS.TEST])
+        except FileNotFoundError as err:
+            parser.exit(2, f"error: {err}\n")
         dirs.append(cfg.OUTPUT_DIR)
         done = Path(cfg.OUTPUT_DIR) / "results.json"
         if (args.resume and not args.eval_only and done.exists()
