@@ -249,7 +249,8 @@ def transfer_table(coll: Collection, profile: str) -> Table:
         pap = paper[(paper.method == method) & (paper.hallucinator == hall)]
         if len(pap):
             row = {"Method": label, "source": "paper",
-                   "pre-training": "—" if method == "random-init" else "IN-1k, 200 ep"}
+                   "pre-training": {"random-init": DASH, "supervised": "IN-1k, supervised"}.get(
+                       method, "IN-1k, 200 ep")}
             for ds, metric, col in TRANSFER_COLUMNS:
                 p = pap[(pap.dataset == ds) & (pap.metric == metric)]
                 row[col] = p["value"].iloc[0] if len(p) else DASH

@@ -66,6 +66,7 @@ def _build() -> dict[str, TrainConfig]:
             tag = f"{method}-hal" if hal else method
             presets[f"{tag}-imagenet-200ep"] = _make(
                 method=method, dataset="imagenet", backbone="resnet50", epochs=200, num_workers=8,
+                output_dir="runs/pretrain/imagenet-200ep",  # beside, not over, the 100-epoch runs
                 **LARGE[method], **(HALLUCINATED if hal else {}))
     # the detection smoke chain (transfer/): a full-width ResNet-50 (ImageNet stem, converts to
     # detectron2) pre-trained for a few steps on grey Fashion-MNIST; conv1 takes 1 channel.

@@ -134,3 +134,20 @@ def test_cached_download_matches_the_pin():
     if not cached.exists():
         pytest.skip(f"{cached} not downloaded (install_detectron2.py downloads it)")
     assert hashlib.sha256(cached.read_bytes()).hexdigest() == inst.SAL_WHEEL_SHA256
+
+
+def test_table7_presets():
+    from hallucinator.presets import PRESETS
+
+    for method in ("mocov1", "mocov2"):
+        for hal in (False, True):
+            name = f"{method}{'-hal' if hal else ''}-imagenet-200ep"
+            cfg, hundred = PRESETS[name], PRESETS[name.replace("-200ep", "")]
+            assert (cfg.method, cfg.hallucinator, cfg.epochs) == (method, hal, 200)
+            assert (cfg.dataset, cfg.backbone, cfg.width) == ("imagenet", "resnet50", 64)
+            assert cfg.crop_p == (0.5 if hal else None) and cfg.output_dir != hundred.output_dir
+            assert (cfg.lr, cfg.batch_size, cfg.augment) == (hundred.lr, hundred.batch_size,
+                                                            hundred.augment)
+    smoke = PRESETS["smoke/mocov2-hal-r50"]  # converts: full-width ImageNet-stem ResNet-50
+    assert (smoke.backbone, smoke.width, smoke.in_channels, smoke.dataset) == (
+        "resnet50", 64, 1, "fashion_mnist")
