@@ -206,7 +206,10 @@ def load_transfer(run_dir: Path) -> tuple[dict, list[str]]:
               "method": res["method"], "hallucinator": bool(res["hallucinator"]),
               "trial": int(res.get("trial", 0)), "weights": res.get("weights"),
               "pretrain_run": res.get("pretrain_run"), "iterations": res.get("iterations"),
-              "profile": res.get("profile", "")}
+              "profile": res.get("profile", ""), "pretrain_epochs": res.get("pretrain_epochs"),
+              "pretrain_checkpoint": res.get("pretrain_checkpoint"),
+              "protocol_deviations": ", ".join(res.get("protocol_deviations") or []),
+              "eval_only": bool(res.get("eval_only", False))}
     for group in groups:
         values = res.get(group)
         if not isinstance(values, dict):

@@ -236,7 +236,10 @@ def transfer_table(coll: Collection, profile: str) -> Table:
         label = METHOD_LABELS.get(method, method) + (" + Hallucinator" if hall else "")
         mine = tr[(tr.method == method) & (tr.hallucinator == hall)]
         if len(mine):
-            row = {"Method": label, "source": f"ours (n={mine.trial.nunique()} trials)"}
+            n = mine.trial.nunique()
+            moco = "; VOC: MoCo reports a 5-trial mean" if "voc" in set(mine.task) and n < 5 else ""
+            row = {"Method": label, "source": f"ours (n={n} trials{moco})",
+                   "pre-training": _pretraining(mine)}
             for ds, metric, col in TRANSFER_COLUMNS:
                 if ds == "imagenet1k":
                     row[col] = _pretrain_top1(mine)
@@ -247,7 +250,9 @@ def transfer_table(coll: Collection, profile: str) -> Table:
             rows.append(row)
         pap = paper[(paper.method == method) & (paper.hallucinator == hall)]
         if len(pap):
-            row = {"Method": label, "source": "paper"}
+            row = {"Method": label, "source": "paper",
+                   "pre-training": {"random-init": DASH, "supervised": "IN-1k, supervised"}.get(
+                       method, "IN-1k, 200 ep")}
             for ds, metric, col in TRANSFER_COLUMNS:
                 p = pap[(pap.dataset == ds) & (pap.metric == metric)]
                 row[col] = p["value"].iloc[0] if len(p) else DASH
@@ -260,12 +265,31 @@ def transfer_table(coll: Collection, profile: str) -> Table:
                "over trials. Ours' IN-1k top-1 is the linear probe (final epoch) of the linked "
                "pretrain_run when that run is finished and evaluated, else —. Paper rows: transcribed "
                "from the paper's Table 7 (200-epoch IN-1K pre-training; the paper's Random-init "
-               "VOC AP75 of 57.27 is printed as is).")
+               "VOC AP75 of 57.27 is printed as is). VOC: MoCo reports the mean of 5 trials; ours "
+               "is the mean over the n trials shown (n=5 is MoCo's protocol). Pre-training: "
+               "epochs and source checkpoint recorded in the converted weights."
+               + (" Profile custom: runs that override protocol keys or are evaluation-only "
+                  f"(overridden: {_values(tr.protocol_deviations)}); not protocol results."
+                  if profile == "custom" and "protocol_deviations" in tr else ""))
     return Table(f"table7_{profile}", f"Table 7 — transfer, ours vs paper (profile {profile})",
                  caption, pd.DataFrame(rows),
-                 [["IN-1k top-1", "VOC AP", "VOC AP50", "VOC AP75"],
+                 [["pre-training", "IN-1k top-1", "VOC AP", "VOC AP50", "VOC AP75"],
                   ["COCO APbb", "COCO APbb50", "COCO APbb75", "COCO APmk", "COCO APmk50", "COCO APmk75"]],
                  index_cols=2)
+
+
+def _pretraining(mine: pd.DataFrame) -> str:
+    """Pre-training epochs and source checkpoint (``<run dir>/<file>``) of a row's runs."""
+    if set(mine.method) == {"random-init"}:
+        return "none (random init)"
+    cols = [c for c in ("pretrain_epochs", "pretrain_checkpoint") if c in mine]
+    found = []
+    for _, r in mine.drop_duplicates(cols).iterrows() if cols else []:
+        ep, ck = r.get("pretrain_epochs"), r.get("pretrain_checkpoint")
+        ep = "? ep" if ep is None or (isinstance(ep, float) and math.isnan(ep)) else f"{int(ep)} ep"
+        ck = "/".join(Path(ck).parts[-2:]) if isinstance(ck, str) and ck else "unknown source"
+        found.append(f"{ep}, {ck}")
+    return "; ".join(sorted(set(found))) or DASH
 
 
 def _pretrain_top1(mine: pd.DataFrame) -> str:
@@ -280,7 +304,8 @@ def _transfer_gain_rows(tr: pd.DataFrame) -> list[dict]:
         sub = tr[tr.method == method]
         if sub.hallucinator.nunique() < 2:
             continue
-        row = {"Method": f"{METHOD_LABELS.get(method, method)} gain", "source": "ours, w/ − w/o [95% CI]"}
+        row = {"Method": f"{METHOD_LABELS.get(method, method)} gain", "source": "ours, w/ − w/o [95% CI]",
+               "pre-training": DASH}
         for ds, metric, col in TRANSFER_COLUMNS:
             part = sub[sub.task == ds] if ds != "imagenet1k" else sub.iloc[0:0]
             if part.empty or metric not in part:

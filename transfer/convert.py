@@ -4,6 +4,7 @@
 Usage:
     python transfer/convert.py CHECKPOINT OUT.pkl [--verbose] [--method NAME]
         [--hallucinator | --no-hallucinator]
+    python transfer/convert.py CHECKPOINT OUT.pth --to torchvision   # ResNet-50 or ResNet-18
 
 Accepted inputs (all loaded with ``torch.load(..., weights_only=True)``):
   * this project's checkpoints (``{"format": "hallucinator-checkpoint/1", "config": ...,
@@ -19,6 +20,14 @@ and saved as ``{"model": numpy arrays, "__author__", "matching_heuristics": True
 "__source__": provenance}``; with the heuristics, detectron2 finds res5 under ``roi_heads.res5``
 in the C4 model, and it ignores the extra ``__source__`` key.
 
+Also refused: non-finite weights (a diverged model), an output path equal to the input, and
+pickles of anything but tensors and plain containers ("refused for safety"). A first conv
+trained on grey images (one input channel, e.g. the smoke profile on Fashion-MNIST) is made RGB by
+replicating its kernel over the three channels divided by 3 (``grey_to_rgb``), recorded as
+``__source__["grey_conv1"]``. ``--to torchvision`` writes the same backbone as a plain
+``torchvision.models.resnet50`` (or ``resnet18``) state dict with a zero ``fc``, which
+``load_state_dict`` takes with no missing or unexpected keys.
+
 ``__source__`` says what the weights are, for ``train_net.py``'s ``results.json`` and the reports'
 Table 7: ``{"method", "hallucinator", "pretrain_run", "checkpoint", "input", "pretrain"}``. A
 project checkpoint gives its config's method and Hallucinator flag and its directory as
@@ -33,6 +42,7 @@ import pickle
 import re
 import sys
 from collections import Counter, OrderedDict
+from functools import lru_cache
 from pathlib import Path
 
 import torch
@@ -40,6 +50,8 @@ import torchvision
 
 CHECKPOINT_FORMAT = "hallucinator-checkpoint/1"
 BACKBONE_PREFIX = "encoder.backbone."
+GREY_NOTE = "; grey conv1 replicated over RGB / 3"
+TARGETS = ("detectron2", "torchvision")
 MOCO_PREFIX = "module.encoder_q."
 
 
@@ -47,10 +59,18 @@ class ConversionError(Exception):
     """The input cannot be converted; the message says why."""
 
 
-def reference_resnet50_shapes() -> dict[str, torch.Size]:
-    """Key -> shape of torchvision's ResNet-50 backbone (no fc)."""
-    state = torchvision.models.resnet50(weights=None).state_dict()
-    return {k: v.shape for k, v in state.items() if not k.startswith("fc.")}
+ARCHS = ("resnet50", "resnet18")  # torchvision ImageNet-stem ResNets; detectron2 takes resnet50
+
+
+@lru_cache(maxsize=2)
+def reference_state(arch: str = "resnet50") -> dict[str, torch.Tensor]:
+    """A freshly built torchvision ``arch`` (``resnet50`` / ``resnet18``), fc included."""
+    return getattr(torchvision.models, arch)(weights=None).state_dict()
+
+
+def reference_resnet50_shapes(arch: str = "resnet50") -> dict[str, torch.Size]:
+    """Key -> shape of torchvision's ``arch`` backbone (no fc); ResNet-50 by default."""
+    return {k: v.shape for k, v in reference_state(arch).items() if not k.startswith("fc.")}
 
 
 def load_checkpoint(path: str | Path) -> object:
@@ -61,12 +81,12 @@ def load_checkpoint(path: str | Path) -> object:
         return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as err:
         msg = str(err)
-        found = re.search(r"Unsupported global: GLOBAL (\S+)", msg)
+        found = re.search(r"GLOBAL (\S+?)[:,\s]", msg + " ")
         if found:
             raise ConversionError(
-                f"{path}: refused, not loadable with torch.load(weights_only=True): it pickles "
-                f"the Python object {found.group(1)}, which is never unpickled here; save a "
-                "plain dict of tensors instead") from None
+                f"{path}: refused for safety: it pickles the Python object {found.group(1)}, and "
+                "only tensors and plain containers are unpickled here (torch.load with "
+                "weights_only=True); save a plain dict of tensors instead") from None
         detail = re.search(r"WeightsUnpickler error:\s*(.+)", msg)
         raise ConversionError(f"{path}: corrupt or not a torch checkpoint (unpickling failed: "
                               f"{detail.group(1).strip() if detail else msg[:200]})") from None
@@ -80,20 +100,29 @@ def _split(state: dict, prefix: str) -> tuple[dict, list[str]]:
     return kept, [k for k in state if not k.startswith(prefix)]
 
 
-def extract_backbone(obj: object) -> tuple[OrderedDict, list[str], str]:
-    """Returns (torchvision-named backbone state, dropped keys, description of the input)."""
+def extract_backbone(obj: object, archs: tuple[str, ...] = ("resnet50",)
+                     ) -> tuple[OrderedDict, list[str], str]:
+    """Returns (torchvision-named backbone state, dropped keys, description of the input).
+
+    ``archs``: the torchvision ResNets accepted (detectron2's R50-C4 takes only ``resnet50``).
+    A one-channel (grey) first conv becomes RGB (:func:`grey_to_rgb`); every tensor must be
+    finite."""
     if not isinstance(obj, dict):
         raise ConversionError(f"expected a dict checkpoint, got {type(obj).__name__}")
     if obj.get("format") == CHECKPOINT_FORMAT:
         config = obj.get("config") or {}
         backbone = config.get("backbone")
-        if backbone != "resnet50":
-            raise ConversionError(f"checkpoint backbone is {backbone!r}; the detection protocol "
-                                  "(R50-C4) needs a 'resnet50' backbone")
+        if backbone not in archs:
+            raise ConversionError(f"checkpoint backbone is {backbone!r}; this output needs "
+                                  f"{' or '.join(repr(a) for a in archs)} (the detection "
+                                  "protocol, R50-C4, needs 'resnet50')")
+        if config.get("width", 64) != 64:
+            raise ConversionError(f"checkpoint backbone has width {config['width']}; torchvision's "
+                                  "and detectron2's ResNets have width 64")
         if not isinstance(obj.get("model"), dict):
             raise ConversionError("hallucinator checkpoint has no 'model' state dict")
         state, dropped = _split(obj["model"], BACKBONE_PREFIX)
-        kind = f"hallucinator checkpoint (method {config.get('method', '?')}, backbone resnet50)"
+        kind = f"hallucinator checkpoint (method {config.get('method', '?')}, backbone {backbone})"
     elif isinstance(obj.get("state_dict"), dict):
         state, dropped = _split(obj["state_dict"], MOCO_PREFIX)
         kind = "MoCo checkpoint (module.encoder_q.)"
@@ -110,18 +139,41 @@ def extract_backbone(obj: object) -> tuple[OrderedDict, list[str], str]:
         raise ConversionError(f"{kind}: no backbone tensors found")
     if not all(isinstance(v, torch.Tensor) for v in state.values()):
         raise ConversionError(f"{kind}: backbone entries must all be tensors")
-    check_resnet50(state)
+    bad = sorted(k for k, v in state.items() if v.is_floating_point() and not v.isfinite().all())
+    if bad:
+        raise ConversionError(f"{kind}: non-finite weights (NaN/inf) in {len(bad)} tensors "
+                              f"{bad[:5]}; refusing to convert a diverged model")
+    if state.get("conv1.weight") is not None and state["conv1.weight"].dim() == 4 \
+            and state["conv1.weight"].shape[1] == 1:
+        state, kind = grey_to_rgb(state), kind + GREY_NOTE
+    arch = archs[0] if len(archs) == 1 else ("resnet50" if any(".conv3." in k for k in state)
+                                             else "resnet18")
+    check_resnet50(state, arch)
     return OrderedDict(sorted(state.items())), dropped, kind
 
 
-def check_resnet50(state: dict) -> None:
-    """Refuses anything that is not exactly a torchvision ResNet-50 backbone."""
-    ref = reference_resnet50_shapes()
+def grey_to_rgb(state: dict) -> dict:
+    """A first conv trained on one-channel (grey) images, made to take RGB input.
+
+    Its kernel is replicated over the three channels and divided by 3, so the converted network
+    responds to an RGB image exactly as the grey network did to that image's channel mean
+    (R+G+B)/3. (detectron2 then normalises with its own per-channel PIXEL_MEAN/STD, not the
+    grey dataset's statistics.)"""
+    w = state["conv1.weight"]
+    return dict(state, **{"conv1.weight": w.repeat(1, 3, 1, 1) / 3})
+
+
+def check_resnet50(state: dict, arch: str = "resnet50") -> None:
+    """Refuses anything that is not exactly a torchvision ``arch`` backbone (ResNet-50)."""
+    ref = reference_resnet50_shapes(arch)
     missing = sorted(set(ref) - set(state))
     extra = sorted(set(state) - set(ref))
     blocks = {int(m.group(1)) for k in state if (m := re.match(r"layer3\.(\d+)\.", k))}
     hint = (f"layer3 has {len(blocks)} blocks, bottleneck conv3 "
             f"{'present' if any('.conv3.' in k for k in state) else 'absent'}")
+    if arch == "resnet18" and (missing or extra):
+        raise ConversionError(f"not a ResNet-18 or ResNet-50 backbone: {len(missing)} missing "
+                              f"keys {missing[:5]}, {len(extra)} unexpected {extra[:5]}")
     if missing or extra:
         raise ConversionError(
             f"not a ResNet-50 backbone ({hint}; ResNet-50 has 6 and conv3): "
@@ -129,7 +181,7 @@ def check_resnet50(state: dict) -> None:
     wrong = [f"{k}: {tuple(state[k].shape)} != {tuple(s)}" for k, s in ref.items()
              if state[k].shape != s]
     if wrong:
-        raise ConversionError(f"not a ResNet-50 backbone, wrong shapes: {wrong[:5]}")
+        raise ConversionError(f"not a {arch} backbone, wrong shapes: {wrong[:5]}")
 
 
 def rename(key: str) -> str:
@@ -186,40 +238,71 @@ def summarize_dropped(dropped: list[str]) -> dict[str, int]:
     return dict(sorted(groups.items()))
 
 
-def convert(src: str | Path, dst: str | Path, verbose: bool = False, method: str | None = None,
-            hallucinator: bool | None = None) -> dict:
-    """Converts ``src`` and writes ``dst``.
+def to_torchvision(state: dict, arch: str) -> OrderedDict:
+    """A plain torchvision ``arch`` state dict (``load_state_dict`` strict): the backbone plus a
+    zero ``fc`` (no classifier was pre-trained; replace or train it)."""
+    ref = reference_state(arch)
+    out = OrderedDict((k, state[k].detach().cpu().clone() if k in state else torch.zeros_like(v))
+                      for k, v in ref.items())
+    return out
 
-    Returns {"mapped": {old: new}, "dropped": [...], "source": the stored ``__source__``};
-    ``method`` / ``hallucinator`` (not None) override the provenance found in ``src``.
+
+def convert(src: str | Path, dst: str | Path, verbose: bool = False, method: str | None = None,
+            hallucinator: bool | None = None, to: str = "detectron2") -> dict:
+    """Converts ``src`` and writes ``dst`` (atomically, never over ``src``).
+
+    ``to="detectron2"``: the ``.pkl`` described above (ResNet-50 only). ``to="torchvision"``: a
+    plain ``torchvision.models.resnet50`` / ``resnet18`` state dict saved with ``torch.save``
+    (:func:`to_torchvision`). Returns {"mapped": {old: new}, "dropped": [...], "source": the
+    provenance}; ``method`` / ``hallucinator`` (not None) override the provenance found in ``src``.
     """
+    if to not in TARGETS:
+        raise ConversionError(f"unknown output format {to!r}; choose from {TARGETS}")
+    if Path(dst).resolve() == Path(src).resolve():
+        raise ConversionError(f"output {dst} is the input checkpoint; choose another path")
     obj = load_checkpoint(src)
-    state, dropped, kind = extract_backbone(obj)
+    state, dropped, kind = extract_backbone(obj, ("resnet50",) if to == "detectron2" else ARCHS)
     source = source_of(obj, src, method, hallucinator)
-    model = to_detectron2(state)
-    mapping = {old: new for old, new in zip(state, model)}
+    source["grey_conv1"] = kind.endswith(GREY_NOTE)
+    if to == "detectron2":
+        model = to_detectron2(state)
+        mapping = {old: new for old, new in zip(state, model)}
+        payload = {"model": model, "__author__": "hallucinator transfer/convert.py",
+                   "matching_heuristics": True, "__source__": source}
+    else:
+        arch = "resnet50" if any(".conv3." in k for k in state) else "resnet18"
+        payload = to_torchvision(state, arch)
+        mapping = {k: k for k in state}
     print(f"{src}: {kind}")
     for old, new in mapping.items() if verbose else []:
         print(f"  {old} -> {new} {tuple(state[old].shape)}")
-    print(f"mapped {len(mapping)}/{len(reference_resnet50_shapes())} backbone tensors "
-          "(all of ResNet-50)")
+    print(f"mapped {len(mapping)}/{len(state)} backbone tensors (all of "
+          f"{'ResNet-50' if len(state) == 318 else 'ResNet-18'})")
     for group, n in summarize_dropped(dropped).items():
         print(f"dropped {group}* ({n} entries)")
     dst = Path(dst)
     dst.parent.mkdir(parents=True, exist_ok=True)
-    with open(dst, "wb") as f:
-        pickle.dump({"model": model, "__author__": "hallucinator transfer/convert.py",
-                     "matching_heuristics": True, "__source__": source}, f)
+    tmp = dst.with_name(dst.name + ".tmp")
+    with open(tmp, "wb") as f:
+        if to == "detectron2":
+            pickle.dump(payload, f)
+        else:
+            torch.save(payload, f)
+    tmp.replace(dst)
     print(f"source: method {source['method']}, hallucinator {source['hallucinator']}, "
           f"pretrain_run {source['pretrain_run']}")
-    print(f"wrote {dst}")
+    print(f"wrote {dst}" + (" (torchvision state dict, fc zero)" if to == "torchvision" else ""))
     return {"mapped": mapping, "dropped": dropped, "source": source}
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("checkpoint")
-    parser.add_argument("output", help="detectron2 weights, e.g. r50.pkl")
+    parser.add_argument("output", help="detectron2 weights, e.g. r50.pkl (or a .pth with --to "
+                                       "torchvision)")
+    parser.add_argument("--to", choices=TARGETS, default="detectron2",
+                        help="output format: detectron2 .pkl (default) or a plain torchvision "
+                             "ResNet-50/18 state dict")
     parser.add_argument("-v", "--verbose", action="store_true", help="print every old -> new")
     parser.add_argument("--method", default=None,
                         help="pre-training method recorded in the .pkl (default: the project "
@@ -229,7 +312,8 @@ def main(argv: list[str] | None = None) -> int:
                              "(default: the project checkpoint's config, else no)")
     args = parser.parse_args(argv)
     try:
-        convert(args.checkpoint, args.output, args.verbose, args.method, args.hallucinator)
+        convert(args.checkpoint, args.output, args.verbose, args.method, args.hallucinator,
+                args.to)
     except ConversionError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

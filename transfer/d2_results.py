@@ -3,9 +3,12 @@
 ``results.json`` (one run, in cfg.OUTPUT_DIR)::
 
     {"task": "voc"|"coco", "weights": str, "trial": int, "config": str, "opts": [...],
-     "profile": "paper"|"smoke",           # reports' vocabulary: protocol configs -> "paper"
+     "profile": "paper"|"custom"|"smoke",  # "paper": a protocol config run as is (profile_of)
+     "protocol_deviations": [...], "eval_only": bool,
+     "weights_sha256": str|null, "git_commit": str|null, "git_dirty": bool|null,
+     "detectron2": str,                     # version
      "method": str, "hallucinator": bool,  # what the weights are (see ``weights_source``)
-     "pretrain_run": str|null, "pretrain_checkpoint": str|null,
+     "pretrain_run": str|null, "pretrain_checkpoint": str|null, "pretrain_epochs": int|null,
      "datasets": {"train": [...], "test": str},
      "bbox": {"AP": float, "AP50": float, "AP75": float},
      "segm": {"AP": ..., "AP50": ..., "AP75": ...},          # COCO Mask R-CNN only
@@ -33,13 +36,15 @@ This module does not import detectron2.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import math
-import pickle
 import re
 import statistics
 from functools import lru_cache
 from pathlib import Path
+
+from safe_weights import read_pkl
 
 METRICS = ("AP", "AP50", "AP75")
 TASKS = ("bbox", "segm")
@@ -49,29 +54,32 @@ SUMMARY_KEYS = ("task", "weights", "config", "profile", "method", "hallucinator"
 UNKNOWN = "unknown"
 
 
-def profile_of(config_file: str | Path) -> str:
-    """The reports' profile name of a config: ``smoke*`` -> "smoke", the protocol -> "paper"."""
-    return "smoke" if Path(config_file).stem.startswith("smoke") else "paper"
+# cfg keys an override may change without leaving MoCo's protocol (where files go, which
+# weights, seeds, devices, how often to save/evaluate); any other overridden key is a deviation.
+NON_PROTOCOL_KEYS = frozenset({"OUTPUT_DIR", "MODEL.WEIGHTS", "SEED", "MODEL.DEVICE",
+                               "DATALOADER.NUM_WORKERS", "SOLVER.CHECKPOINT_PERIOD",
+                               "TEST.EVAL_PERIOD", "VIS_PERIOD", "CUDNN_BENCHMARK"})
 
 
-class _ArraysOnly(pickle.Unpickler):
-    """Unpickles converted weights (dicts of numpy arrays) and refuses any other global."""
+def profile_of(config_file: str | Path, deviations: list[str] = (), eval_only: bool = False) -> str:
+    """The reports' profile of a run: ``smoke*`` configs -> "smoke"; a protocol config run as is
+    -> "paper"; one with ``deviations`` (overridden protocol keys) or ``eval_only`` -> "custom",
+    so it is never shown as a protocol row."""
+    if Path(config_file).stem.startswith("smoke"):
+        return "smoke"
+    return "custom" if deviations or eval_only else "paper"
 
-    ALLOWED = {("collections", "OrderedDict"), ("numpy", "ndarray"), ("numpy", "dtype"),
-               *((m, n) for m in ("numpy.core.multiarray", "numpy._core.multiarray")
-                 for n in ("_reconstruct", "scalar"))}
 
-    def find_class(self, module, name):
-        if (module, name) in self.ALLOWED:
-            return super().find_class(module, name)
-        raise pickle.UnpicklingError(f"global {module}.{name} is not allowed here")
+def protocol_deviations(opts: list[str], file_value, final_value) -> list[str]:
+    """Keys of ``opts`` (KEY VALUE ...) outside ``NON_PROTOCOL_KEYS`` whose final value differs
+    from the config file's; ``file_value(key)`` / ``final_value(key)`` read the two configs."""
+    keys = dict.fromkeys(opts[::2])
+    return [k for k in keys if k not in NON_PROTOCOL_KEYS and file_value(k) != final_value(k)]
 
 
 @lru_cache(maxsize=8)
 def _pkl_source(path: str, mtime: float) -> dict | None:
-    with open(path, "rb") as f:
-        data = _ArraysOnly(f, encoding="latin1").load()
-    source = data.get(SOURCE_KEY) if isinstance(data, dict) else None
+    source = read_pkl(path).get(SOURCE_KEY)
     return dict(source) if isinstance(source, dict) else None
 
 
@@ -86,8 +94,9 @@ def weights_source(weights: str, method: str | None = None,
     source = {"method": UNKNOWN, "hallucinator": False, "pretrain_run": None, "checkpoint": None,
               "origin": f"no provenance found for {weights}"}
     path = Path(weights) if weights else None
-    if not weights:
-        source.update(method="random-init", origin="no weights (random init)")
+    if not weights:  # labelled random init whatever the command line says
+        return dict(source, method="random-init", origin="no weights (random init, explicit "
+                    "--random-init)")
     elif path.suffix == ".pkl" and path.is_file():
         try:
             found = _pkl_source(str(path.resolve()), path.stat().st_mtime)
@@ -156,13 +165,29 @@ def metrics_from(results: dict) -> dict:
 
 
 def results_payload(*, task: str, config_file: str | Path, source: dict, results: dict,
-                    **fields) -> dict:
-    """One run's ``results.json`` content: profile, provenance and metrics, plus ``fields``
-    (weights, trial, opts, datasets, iterations, seconds_per_iter, device)."""
-    return {"task": task, "config": str(config_file), "profile": profile_of(config_file),
+                    deviations: list[str] = (), eval_only: bool = False, **fields) -> dict:
+    """One run's ``results.json`` content: profile, protocol status, provenance and metrics, plus
+    ``fields`` (weights, weights_sha256, trial, opts, datasets, iterations, seconds_per_iter,
+    device, git_commit, git_dirty, detectron2)."""
+    pretrain = source.get("pretrain") if isinstance(source.get("pretrain"), dict) else {}
+    return {"task": task, "config": str(config_file),
+            "profile": profile_of(config_file, deviations, eval_only),
+            "protocol_deviations": list(deviations), "eval_only": bool(eval_only),
             "method": source["method"], "hallucinator": bool(source["hallucinator"]),
             "pretrain_run": source.get("pretrain_run"),
-            "pretrain_checkpoint": source.get("checkpoint"), **fields, **metrics_from(results)}
+            "pretrain_checkpoint": source.get("checkpoint"),
+            "pretrain_epochs": pretrain.get("epochs"), **fields, **metrics_from(results)}
+
+
+def sha256_of(path: str | Path) -> str | None:
+    """Hex sha256 of a file (None for no file: random init)."""
+    if not path:
+        return None
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def write_json(path: str | Path, payload: dict) -> Path:

@@ -14,7 +14,9 @@ Route (DESIGN.md section 4):
      ``numpy<2`` pin and the optional ``black`` requirement are removed, and ``model_zoo.py``
      no longer needs ``pkg_resources``.
      Without ``_C`` detectron2 takes RoIAlign/NMS from torchvision and COCOeval from
-     pycocotools; only rotated-box ops are unavailable.
+     pycocotools; rotated-box ops, deformable convolution (except torchvision's CPU forward)
+     and the fast C++ COCO evaluator are unavailable (see transfer/README.md).
+     The downloaded wheel's sha256 must equal ``SAL_WHEEL_SHA256`` (checked before the rewrite).
   3. The runtime dependencies are installed with pip (torch/torchvision/numpy/Pillow held at
      their installed versions), then the rewritten wheel with ``--no-deps``.
 
@@ -35,6 +37,9 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 SAL_VERSION = "0.7.2"
 SAL_WHEEL = f"sal_detectron2-{SAL_VERSION}-cp310-none-any.whl"
 PURE_WHEEL = f"sal_detectron2-{SAL_VERSION}-py3-none-any.whl"
+# sha256 of the PyPI file SAL_WHEEL (downloaded twice, 2026-11-25 and 2026-11-28, same digest):
+# the rewrite only ever starts from these exact bytes.
+SAL_WHEEL_SHA256 = "491af0c7f79bdb2d178e46f6cb16a97c4ac968d45c41ea3f6b6435d59bbee561"
 
 # detectron2's runtime dependencies (upstream setup.py, plus what DefaultTrainer/transforms import).
 DEPENDENCIES = [
@@ -127,6 +132,15 @@ def _patch_model_zoo(text: str) -> str:
     return new
 
 
+def check_sha256(path: Path, expected: str = SAL_WHEEL_SHA256) -> None:
+    """Raises RuntimeError unless ``path``'s sha256 is ``expected`` (the pinned download)."""
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    if digest != expected:
+        raise RuntimeError(f"{path}: sha256 {digest} is not the pinned {expected}; refusing to "
+                           "install it (delete the file to download it again)")
+    log(f"{path.name}: sha256 {digest} matches the pin")
+
+
 def rewrite_wheel(src: Path, dst: Path) -> None:
     """Turn sal-detectron2's cp310 wheel into a pure-Python py3-none-any wheel (see module doc)."""
     dist_info = f"sal_detectron2-{SAL_VERSION}.dist-info/"
@@ -181,6 +195,7 @@ def install(python: str, cache: Path, force: bool) -> None:
              "-d", str(cache)])
     else:
         log(f"using cached {src}")
+    check_sha256(src)
     dst = cache / PURE_WHEEL
     rewrite_wheel(src, dst)
     pip_install(python, DEPENDENCIES, cache)

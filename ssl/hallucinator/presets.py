@@ -90,6 +90,19 @@ def _build() -> dict[str, TrainConfig]:
             presets[f"demo/{tag}"] = _make(method=method, **DEMO, **extra)
             presets[f"smoke/{tag}"] = _make(method=method, **SMOKE, **extra)
     presets.update(_released())
+    for method in ("mocov1", "mocov2"):  # Table 7: 200-epoch ImageNet pre-training (Sec 4.4)
+        for hal in (False, True):
+            tag = f"{method}-hal" if hal else method
+            presets[f"{tag}-imagenet-200ep"] = _make(
+                method=method, dataset="imagenet", backbone="resnet50", epochs=200, num_workers=8,
+                output_dir="runs/pretrain/imagenet-200ep",  # beside, not over, the 100-epoch runs
+                **LARGE[method], **(HALLUCINATED if hal else {}))
+    # the detection smoke chain (transfer/): a full-width ResNet-50 (ImageNet stem, converts to
+    # detectron2) pre-trained for a few steps on grey Fashion-MNIST; conv1 takes 1 channel.
+    presets["smoke/mocov2-hal-r50"] = _make(
+        method="mocov2", **dict(SMOKE, backbone="resnet50", width=64, epochs=1, train_subset=64,
+                                batch_size=32, queue_size=64, knn_every=0, metrics_batch=64,
+                                eval_train_subset=256, eval_test_subset=128), **HALLUCINATED)
     return presets
 
 

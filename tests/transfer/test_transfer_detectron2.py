@@ -136,7 +136,8 @@ def test_smoke_voc_finetune_evaluate_resume_and_trials(detectron2, smoke_root, t
     assert first["seconds_per_iter"] > 0 and first["datasets"]["test"] == "smoke_voc_test"
 
     # resumable: continue the same run to 3 iterations from its last checkpoint
-    proc = run_script([*base, "--resume", "SOLVER.MAX_ITER", "3", "OUTPUT_DIR", out], env)
+    proc = run_script([*base, "--weights", torchvision_r50[2], "--resume", "SOLVER.MAX_ITER", "3",
+                       "OUTPUT_DIR", out], env)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert "Starting training from iteration 2" in proc.stdout + proc.stderr
     check_results(out / "results.json", "voc", 3)
@@ -166,7 +167,7 @@ def test_smoke_coco_mask_rcnn_runs_and_reports_box_and_mask_ap(detectron2, smoke
 
 
 def test_train_net_names_missing_datasets_and_refuses_bad_arguments(detectron2, tmp_path):
-    proc = run_script([TRANSFER / "train_net.py", "--config", "voc_r50c4.yaml"],
+    proc = run_script([TRANSFER / "train_net.py", "--config", "voc_r50c4.yaml", "--random-init"],
                       {"DETECTRON2_DATASETS": str(tmp_path / "datasets")}, timeout=300)
     assert proc.returncode == 2
     assert f"voc_2007_test: missing {tmp_path / 'datasets' / 'VOC2007'}" in proc.stderr

@@ -48,15 +48,17 @@ def detectron2_eval(ap):
     return {"bbox": {"AP": ap, "AP50": ap + 25.0, "AP75": ap + 6.0, "APs": 1.0}}
 
 
-def write_run(root, weights, trial=None, trials=1, ap=57.0, config="voc_r50c4.yaml", **over):
+def write_run(root, weights, trial=None, trials=1, ap=57.0, config="voc_r50c4.yaml",
+              deviations=(), **over):
     """results.json as train_net.py --runs ROOT writes it (same d2_results calls)."""
     source = d2_results.weights_source(str(weights), **over)
-    profile = d2_results.profile_of(config)
+    profile = d2_results.profile_of(config, deviations)
     name = d2_results.table7_name("voc", source["method"], source["hallucinator"])
     out = d2_results.table7_run_dir(root, profile, name, trial if trials > 1 else None)
     d2_results.write_json(out / "results.json", d2_results.results_payload(
         task="voc", config_file=str(TRANSFER / "configs" / config), source=source,
         results=detectron2_eval(ap), weights=str(weights), trial=trial or 0, opts=[],
+        deviations=deviations,
         datasets={"train": ["voc_2007_trainval"], "test": "voc_2007_test"}, iterations=24000,
         seconds_per_iter=0.5, device="cuda x8"))
     return out, name, profile
@@ -139,6 +141,8 @@ def test_results_reach_the_table7_report(hallucinator_pkl, torchvision_r50, tmp_
     d2_results.summarize_trials(dirs, d2_results.table7_summary_path(root, profile, name))
     write_run(root, torchvision_r50[2], ap=53.1, method="supervised")  # one trial, flag override
     write_run(root, "", ap=33.0)                                       # random init
+    write_run(root, pkl, ap=99.0, deviations=["SOLVER.MAX_ITER"])      # not the protocol
+    assert [p.name for p in (root / "table7" / "custom").iterdir()] == ["voc-mocov2-hal"]
     assert sorted(p.name for p in (root / "table7" / "paper").iterdir()) == [
         "voc-mocov2-hal-trial0", "voc-mocov2-hal-trial1", "voc-mocov2-hal.summary.json",
         "voc-random-init", "voc-supervised"]
@@ -146,7 +150,8 @@ def test_results_reach_the_table7_report(hallucinator_pkl, torchvision_r50, tmp_
     coll = collect(root, suite="table7")
     assert coll.problems.empty, coll.problems.to_dict("records")
     tr = coll.transfer.set_index("run_name")
-    assert len(tr) == 4 and set(tr.profile) == {"paper"} and set(tr.suite) == {"table7"}
+    assert len(tr) == 5 and set(tr.profile) == {"paper", "custom"} and set(tr.suite) == {"table7"}
+    tr = tr[tr.profile == "paper"]
     assert list(tr.loc[["voc-mocov2-hal-trial0", "voc-mocov2-hal-trial1"], "trial"]) == [0, 1]
     assert tr.loc["voc-mocov2-hal-trial1", "bbox_AP"] == 59.0
     assert bool(tr.loc["voc-mocov2-hal-trial0", "hallucinator"]) is True
@@ -158,19 +163,26 @@ def test_results_reach_the_table7_report(hallucinator_pkl, torchvision_r50, tmp_
                            str(root), "--out", str(out)], cwd=REPO_ROOT, capture_output=True,
                           text=True, timeout=300)
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert "4 finished run(s) used, 0 excluded" in proc.stdout
+    assert "5 finished run(s) used, 0 excluded" in proc.stdout
     table = (out / "table7" / "table7_paper.md").read_text()  # profile "paper", not the reference
     assert table.startswith("**Table 7 — transfer, ours vs paper (profile paper)")
     assert (out / "table7" / "table7_paper_reference.md").exists()
     rows = {line.split("|")[1].strip() + " / " + line.split("|")[2].strip(): line
             for line in table.splitlines() if line.startswith("| ")}
-    ours = rows["MoCoV2 + Hallucinator / ours (n=2 trials)"]
+    ours = rows["MoCoV2 + Hallucinator / ours (n=2 trials; VOC: MoCo reports a 5-trial mean)"]
     assert "58.00 ± 1.41" in ours and "67.90" in ours       # VOC AP; IN-1k top-1 of pretrain_run
+    assert "200 ep, mocov2-hal/checkpoint.pt" in ours        # pre-training epochs and source
+    assert "IN-1k, 200 ep" in rows["MoCoV2 + Hallucinator / paper"]
+    assert "none (random init)" in rows["Random init / ours (n=1 trials; VOC: MoCo reports a 5-trial mean)"]
+    assert "mean of 5 trials" in (out / "table7" / "table7_paper.md").read_text()
     assert "57.4" in rows["MoCoV2 + Hallucinator / paper"]  # the paper's VOC AP
-    assert "53.10" in rows["Supervised / ours (n=1 trials)"]
+    assert "53.10" in rows["Supervised / ours (n=1 trials; VOC: MoCo reports a 5-trial mean)"]
     assert "53.5" in rows["Supervised / paper"]
-    assert "33.00" in rows["Random init / ours (n=1 trials)"]
+    assert "33.00" in rows["Random init / ours (n=1 trials; VOC: MoCo reports a 5-trial mean)"]
     assert (out / "table7" / "table7.pdf").stat().st_size > 0
+    assert "99.00" not in table  # the overridden run is only in the custom table
+    custom = (out / "table7" / "table7_custom.md").read_text()
+    assert "99.00" in custom and "not protocol results" in custom and "SOLVER.MAX_ITER" in custom
 
 
 def test_train_net_places_runs_in_the_reports_layout(detectron2, hallucinator_pkl, tmp_path):
@@ -179,11 +191,30 @@ def test_train_net_places_runs_in_the_reports_layout(detectron2, hallucinator_pk
     _, pkl = hallucinator_pkl
     args = SimpleNamespace(config_file=str(TRANSFER / "configs" / "voc_r50c4.yaml"), opts=[],
                            weights=str(pkl), runs=str(tmp_path), tag="", trials=2, method=None,
-                           hallucinator=None)
+                           hallucinator=None, eval_only=False)
     cfg = train_net.load_cfg(args, 1)
     assert cfg.OUTPUT_DIR == str(tmp_path / "table7" / "paper" / "voc-mocov2-hal-trial1")
     args.trials, args.tag, args.hallucinator = 1, "x", False
     cfg = train_net.load_cfg(args, 0)
     assert cfg.OUTPUT_DIR == str(tmp_path / "table7" / "paper" / "voc-mocov2-x")
+    args.opts = ["SOLVER.MAX_ITER", "100", "SEED", "3"]  # a protocol key: not a paper run
+    assert train_net.load_cfg(args, 0).OUTPUT_DIR == str(tmp_path / "table7" / "custom" /
+                                                        "voc-mocov2-x")
+    args.opts, args.eval_only = [], True
+    assert "/custom/" in train_net.load_cfg(args, 0).OUTPUT_DIR
     args.runs = ""
     assert train_net.load_cfg(args, 0).OUTPUT_DIR == "runs/transfer/voc_r50c4"
+
+
+def test_voc_row_is_the_mean_of_five_trials_as_moco_reports(hallucinator_pkl, tmp_path):
+    from reports.aggregate import collect
+    from reports.tables import transfer_table
+
+    _, pkl = hallucinator_pkl
+    root = tmp_path / "runs"
+    for i in range(5):
+        write_run(root, pkl, trial=i, trials=5, ap=50.0 + i)
+    frame = transfer_table(collect(root, suite="table7"), "paper").frame
+    ours = frame[frame.source.str.startswith("ours")].iloc[0]
+    assert ours.source == "ours (n=5 trials)"  # MoCo's protocol: nothing to flag
+    assert ours["VOC AP"] == "52.00 ± 1.58"   # mean and sample std of 50..54
