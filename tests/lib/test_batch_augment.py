@@ -71,11 +71,32 @@ def test_seeded_rng_is_reproducible_and_bad_inputs_raise():
         BatchTwoViews(recipe("small", center_crop_views="key"))
 
 
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+@pytest.mark.cuda
 def test_runs_on_cuda():
     imgs = smooth_images(64).cuda()
     q, k = BatchTwoViews(recipe("simclr", crop_p=0.5))(imgs)
     assert q.is_cuda and k.is_cuda and q.shape == (64, 3, 32, 32) and q.dtype == torch.uint8
+
+
+@pytest.mark.cuda
+def test_cuda_crop_boxes_follow_the_released_placement():
+    """The device RNG path of the crop sampler: same border share as on CPU (0.30 at 28 px, alpha 0.6)."""
+    torch.manual_seed(0)
+    boxes = sample_crop_boxes(40000, 28, 28, (0.2, 1.0), p=0.5, alpha=0.6, device="cuda").cpu()
+    share = float(((boxes[:, 0] == 0) | (boxes[:, 0] + boxes[:, 2] == 28)).double().mean())
+    assert 0.28 < share < 0.33 and (boxes[:, 0] + boxes[:, 2] <= 28).all()
+
+
+@pytest.mark.cuda
+def test_cuda_batched_views_match_cpu_in_distribution():
+    cfg = recipe("small", crop_p=0.5)
+    imgs = smooth_images(800, seed=8)
+    torch.manual_seed(0)
+    cpu = BatchTwoViews(cfg)(imgs)
+    gpu = BatchTwoViews(cfg)(imgs.cuda())
+    for v in range(2):
+        d, z = _paired_z(gpu[v].cpu(), cpu[v])
+        assert (z < 4.5).all(), (v, d, z)
 
 
 # ---------------------------------------------------------------- parameter distributions
