@@ -27,7 +27,8 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-TOTAL_S = 540  # 9 minutes
+TOTAL_S = 540  # 9 minutes on a GPU
+TINY_TOTAL_S, TINY_STEP_S = 1500, 400  # --cpu-tiny on a shared 2-core CPU
 TABLE1_METHODS = ("mocov1", "mocov2", "simclr", "simsiam")
 
 
@@ -63,7 +64,9 @@ def plan(out: Path, tiny: bool) -> list[tuple[str, list[str], int]]:
          + (["--cpu-tiny"] if tiny else []), 90),
         ("speed", [py, "-m", "benchmarks.speed", *speed, "--out", str(out / "speed.json")], 240),
     ]
-    if importlib.util.find_spec("benchmarks.gpu_ab") is not None and not tiny:
+    if tiny:
+        return [(name, cmd, TINY_STEP_S) for name, cmd, _ in steps]
+    if importlib.util.find_spec("benchmarks.gpu_ab") is not None:
         steps.append(("gpu-ab", [py, "-m", "benchmarks.gpu_ab", "--profile", "gpu", "--out", str(out / "gpu-ab")], 0))
     return steps
 
@@ -96,7 +99,7 @@ def run_steps(out: Path, tiny: bool, total_s: int = TOTAL_S) -> list[dict]:
 
 def preset_memory(tiny: bool) -> list[dict]:
     """A few steps of each Table 1 preset at its own batch, bf16 + channels_last, synthetic inputs;
-    the peak device memory of each (``None`` on CPU)."""
+    the peak device memory of each (``None`` on CPU; ``tiny``: batch 16, width 4, fp32)."""
     import torch
 
     from hallucinator.config import load_config
@@ -108,7 +111,7 @@ def preset_memory(tiny: bool) -> list[dict]:
     for method in TABLE1_METHODS:
         for hal in (False, True):
             preset = f"{method}{'-hal' if hal else ''}-cifar10"
-            extra = ["batch_size=16", "width=4", "queue_size=64"] if tiny else []
+            extra = ["batch_size=16", "width=4", "queue_size=64", "precision=fp32"] if tiny else []
             cfg = load_config(preset, ["precision=bf16", "channels_last=true", f"device={device.type}", *extra])
             torch.manual_seed(0)
             model = build_method(model_config_from(cfg)).to(device).to(memory_format=torch.channels_last)
@@ -176,7 +179,7 @@ def main(argv=None) -> int:
     if args.presets_only:
         (args.out / "presets.json").write_text(json.dumps(preset_memory(args.cpu_tiny), indent=2))
         return 0
-    steps = run_steps(args.out, args.cpu_tiny)
+    steps = run_steps(args.out, args.cpu_tiny, TINY_TOTAL_S if args.cpu_tiny else TOTAL_S)
     report = {"device": torch.cuda.get_device_name(0) if not args.cpu_tiny else "CPU",
               "torch": torch.__version__, "mode": "cpu-tiny" if args.cpu_tiny else "gpu", "steps": steps}
     for key, name in (("speed", "speed.json"), ("presets", "presets.json")):
