@@ -25,7 +25,7 @@ import torch.nn.functional as F
 from torchvision.transforms import v2
 from torchvision.transforms.v2 import functional as TF
 
-from .crops import RATIO, CenterSuppressedResizedCrop, _check, sample_crop_box
+from .crops import RATIO, CenterSuppressedResizedCrop, check_crop_args, sample_crop_box
 
 
 @dataclass(frozen=True)
@@ -106,7 +106,7 @@ class SampleView:
 
     def __init__(self, cfg: AugmentConfig, center_suppressed: bool) -> None:
         from . import batch_augment as ops  # the colour ops' one home (it imports this module)
-        _check(cfg.crop_p, cfg.beta_alpha, cfg.crop_placement)
+        check_crop_args(cfg.crop_p, cfg.beta_alpha, cfg.crop_placement)
         self.cfg, self.ops = cfg, ops
         self.crop_p = cfg.crop_p if center_suppressed else None
         self.ranges = jitter_ranges(cfg)

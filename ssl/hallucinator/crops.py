@@ -37,7 +37,8 @@ PLACEMENTS = ("released", "centre-clamp")
 RATIO = (3 / 4, 4 / 3)
 
 
-def _check(p: Optional[float], alpha: float, placement: str) -> None:
+def check_crop_args(p: Optional[float], alpha: float, placement: str) -> None:
+    """Raises ``ValueError`` for a box ratio outside (0, 1], alpha <= 0 or an unknown placement."""
     if p is not None and not 0.0 < p <= 1.0:
         raise ValueError(f"center-crop ratio p must be in (0, 1], got {p}")
     if alpha <= 0:
@@ -71,7 +72,7 @@ def sample_crop_boxes(n: int, height: int, width: int, scale: tuple[float, float
         attempts: rejection rounds for (scale, ratio) before the central fallback crop.
         placement: ``"released"`` or ``"centre-clamp"`` (module docstring).
     """
-    _check(p, alpha, placement)
+    check_crop_args(p, alpha, placement)
     area = float(height * width)
     log_r = (math.log(ratio[0]), math.log(ratio[1]))
     h = torch.zeros(n, dtype=torch.long, device=device)
@@ -116,8 +117,8 @@ def sample_crop_box(rng: random.Random, height: int, width: int, scale: tuple[fl
                     attempts: int = 10, placement: str = "released") -> tuple[int, int, int, int]:
     """One (top, left, h, w) box from ``rng``; the arguments and distribution of ``sample_crop_boxes``.
 
-    Arguments are not validated here (the per-sample hot path): validate once with ``_check``-ing
-    callers such as ``CenterSuppressedResizedCrop``.
+    Arguments are not validated here (the per-sample hot path): callers validate them once with
+    ``check_crop_args`` (``CenterSuppressedResizedCrop``, ``augmentations.SampleView``).
     """
     area = height * width
     log_r = (math.log(ratio[0]), math.log(ratio[1]))
@@ -154,7 +155,7 @@ class CenterSuppressedResizedCrop(torch.nn.Module):
     def __init__(self, size: int, scale: tuple[float, float] = (0.2, 1.0), ratio: tuple[float, float] = RATIO,
                  p: Optional[float] = 0.5, alpha: float = 0.6, placement: str = "released") -> None:
         super().__init__()
-        _check(p, alpha, placement)
+        check_crop_args(p, alpha, placement)
         self.size, self.scale, self.ratio, self.p, self.alpha = size, tuple(scale), tuple(ratio), p, alpha
         self.placement = placement
 
