@@ -108,3 +108,12 @@ def test_per_sample_views_are_a_function_of_the_generator():
     assert torch.equal(a[0], b[0]) and torch.equal(a[1], b[1])
     c = views(img, random.Random(8))
     assert not (torch.equal(a[0], c[0]) and torch.equal(a[1], c[1]))
+
+
+def test_run_config_carries_the_placement_and_refuses_unknown_ones():
+    from hallucinator.config import ConfigError, load_config
+    from hallucinator.training.pipeline import augment_config
+    assert augment_config(load_config("smoke/mocov2-hal", [])).crop_placement == "released"
+    assert augment_config(load_config("smoke/mocov2-hal", ["crop_placement=centre-clamp"])).crop_placement == "centre-clamp"
+    with pytest.raises(ConfigError, match="crop_placement"):
+        load_config("smoke/mocov2-hal", ["crop_placement=corner"])
