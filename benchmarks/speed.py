@@ -9,8 +9,9 @@ For every (method, Hallucinator off/on[, fused]) it measures, side by side in on
   * synthetic step time: inputs already on the device, forward + backward + SGD step (the limit);
   * end-to-end images/s through the real data path: ``cpu`` (the per-sample pipeline in DataLoader
     workers), ``device`` (batched on-device augmentation) and ``torchvision`` (the same recipe from
-    torchvision's transforms, RandomResizedCrop on both views: the reference per-sample pipeline),
-    each with its ratio to the synthetic rate;
+    torchvision's transforms, RandomResizedCrop on both views: the reference per-sample pipeline)
+    and ``lightly`` (lightly's MoCoV2Transform for the same recipe, only when lightly is importable;
+    it is no dependency), each with its ratio to the synthetic rate;
   * peak device memory of each variant (CUDA only).
 Every row is the median over ``--windows`` windows of ``--steps`` steps, printed with its spread
 ((max - min) / median); all rows of a method (variants x paths) alternate window by window so
@@ -21,6 +22,7 @@ installed). Prints tables and writes JSON (default runs/speed/<profile>-<device>
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import platform
 import statistics
@@ -43,9 +45,6 @@ PROFILES = {
     "cpu-tiny": ("smoke/{method}", ["threads=1", "batch_size=32", "train_subset=256"]),
     "paper": ("{method}-cifar10", ["precision=bf16", "channels_last=true", "num_workers=16"]),
 }
-E2E_PATHS = ("cpu", "device", "torchvision")
-
-
 def _sync(device: torch.device) -> None:
     if device.type == "cuda":
         torch.cuda.synchronize(device)
@@ -94,20 +93,48 @@ def _setup(method: str, hal: bool, fused: bool, profile: str, device: torch.devi
     return base.format(method=method), overrides, cfg, _step_fn(model, opt, cfg, device)
 
 
-class _TorchvisionViews(Dataset):
+def _torchvision_views(aug):
     """The reference per-sample pipeline: the same recipe from torchvision transforms with
     torchvision's own RandomResizedCrop on both views (global torch RNG, no per-sample seeding)."""
+    crop = v2.RandomResizedCrop(aug.size, scale=aug.crop_scale, antialias=True)
+    view = v2.Compose([crop, *view_transform(aug, False).transforms[1:]])
+    return lambda img: (view(img), view(img))
 
-    def __init__(self, base: Dataset, aug) -> None:
-        crop = v2.RandomResizedCrop(aug.size, scale=aug.crop_scale, antialias=True)
-        self.base, self.view = base, v2.Compose([crop, *view_transform(aug, False).transforms[1:]])
+
+def _lightly_views(aug):
+    """lightly's own two-view MoCo v2 transform for the same recipe (PIL in, float [0, 1] out), or
+    None when lightly is not installed."""
+    try:
+        from lightly.transforms import MoCoV2Transform
+    except ImportError:
+        return None
+    from torchvision.transforms.v2.functional import to_pil_image
+    views = MoCoV2Transform(  # argument names of lightly 1.6
+        input_size=aug.size, min_scale=aug.crop_scale[0], cj_prob=aug.jitter_p, cj_bright=aug.jitter[0],
+        cj_contrast=aug.jitter[1], cj_sat=aug.jitter[2], cj_hue=aug.jitter[3], random_gray_scale=aug.gray_p,
+        gaussian_blur=aug.blur_p, hf_prob=aug.flip_p, normalize=None)
+    return lambda img: tuple(views(to_pil_image(img)))
+
+
+REFERENCES = {"torchvision": _torchvision_views, "lightly": _lightly_views}
+
+
+def e2e_paths() -> tuple[str, ...]:
+    """The end-to-end paths: ours (cpu, device), then the references; lightly only when installed."""
+    return ("cpu", "device", "torchvision") + (("lightly",) if importlib.util.find_spec("lightly") else ())
+
+
+class _ReferenceViews(Dataset):
+    """Two views of item ``i`` from a reference pipeline (``REFERENCES``)."""
+
+    def __init__(self, base: Dataset, views) -> None:
+        self.base, self.views = base, views
 
     def __len__(self) -> int:
         return len(self.base)
 
     def __getitem__(self, i: int):
-        img, _ = self.base[i]
-        return self.view(img), self.view(img)
+        return self.views(self.base[i][0])
 
 
 class _Stream:
@@ -116,9 +143,10 @@ class _Stream:
     def __init__(self, cfg, path: str, device: torch.device, in_channels: int) -> None:
         self.in_channels = in_channels
         self.data = TrainData(cfg, device, 0, 1)
-        if path == "torchvision":
+        if path in REFERENCES:
             workers = cfg.num_workers
-            loader = DataLoader(_TorchvisionViews(self.data.dataset, self.data.aug), batch_size=cfg.batch_size,
+            views = _ReferenceViews(self.data.dataset, REFERENCES[path](self.data.aug))
+            loader = DataLoader(views, batch_size=cfg.batch_size,
                                 shuffle=True, drop_last=True, num_workers=workers, persistent_workers=workers > 0,
                                 pin_memory=device.type == "cuda", prefetch_factor=4 if workers > 0 else None)
             norm = self.data.normalize
@@ -176,7 +204,7 @@ def measure_method(method: str, profile: str, device: torch.device, steps: int, 
         peaks.append(torch.cuda.max_memory_allocated(device) / 2**20 if device.type == "cuda" else None)
     streams, notes = [], []
     for preset, overrides, cfg, step in setups:
-        st, nt = _e2e_streams(preset, overrides, cfg, device, e2e_data, E2E_PATHS) if end_to_end else ({}, {})
+        st, nt = _e2e_streams(preset, overrides, cfg, device, e2e_data, e2e_paths()) if end_to_end else ({}, {})
         for stream in st.values():  # first batches: worker start-up, device upload
             step(*stream())
         streams.append(st)
@@ -197,7 +225,7 @@ def measure_method(method: str, profile: str, device: torch.device, steps: int, 
                "synthetic_spread": _spread(ts["synthetic"]), "peak_mem_mb": peak}
         if end_to_end:
             row["e2e_data"] = e2e_data
-            for path in E2E_PATHS:
+            for path in e2e_paths():
                 if path in nt:
                     row[f"e2e_{path}_img_s"], row[f"e2e_{path}_note"] = None, nt[path]
                     continue
@@ -206,8 +234,9 @@ def measure_method(method: str, profile: str, device: torch.device, steps: int, 
                 row[f"e2e_{path}_img_s_windows"] = rates
                 row[f"e2e_{path}_spread"] = _spread(rates)
                 row[f"e2e_{path}_ratio"] = row[f"e2e_{path}_img_s"] / row["synthetic_img_s"]
-            if row.get("e2e_cpu_img_s") and row.get("e2e_torchvision_img_s"):
-                row["per_sample_vs_torchvision"] = row["e2e_cpu_img_s"] / row["e2e_torchvision_img_s"]
+            for ref in REFERENCES:
+                if row.get("e2e_cpu_img_s") and row.get(f"e2e_{ref}_img_s"):
+                    row[f"per_sample_vs_{ref}"] = row["e2e_cpu_img_s"] / row[f"e2e_{ref}_img_s"]
         rows.append(row)
     base_ms = rows[0]["synthetic_step_ms"]
     for row in rows:
@@ -225,13 +254,12 @@ def measure_augmentation(profile: str, windows: int, images: int = 256) -> list[
     cfg = load_config(PROFILES[profile][0].format(method="mocov2"), [*PROFILES[profile][1], "hallucinator=true"])
     data = TrainData(cfg, torch.device("cpu"), 0, 1)
     imgs = [data.dataset[i][0] for i in range(images)]
-    ours, ref = TwoViews(data.aug), _TorchvisionViews(data.dataset, data.aug).view
-    pipes = {"per-sample (ours)": lambda img, i: ours(img, random.Random(mix_seed(0, 0, i))),
-             "torchvision": lambda img, i: (ref(img), ref(img))}
-    lightly = _lightly_views(data.aug)
-    if lightly is not None:
-        from torchvision.transforms.v2.functional import to_pil_image
-        pipes["lightly"] = lambda img, i: lightly(to_pil_image(img))
+    ours = TwoViews(data.aug)
+    pipes = {"per-sample (ours)": lambda img, i: ours(img, random.Random(mix_seed(0, 0, i)))}
+    for name, build in REFERENCES.items():
+        views = build(data.aug)
+        if views is not None:
+            pipes[name] = lambda img, i, views=views: views(img)
     times = {k: [] for k in pipes}
     for _ in range(windows):
         for name, fn in pipes.items():
@@ -240,20 +268,8 @@ def measure_augmentation(profile: str, windows: int, images: int = 256) -> list[
                 fn(img, i)
             times[name].append((time.perf_counter() - t0) / images)
     return [{"pipeline": k, "image_size": data.aug.size, "us_per_image_2_views": 1e6 * statistics.median(v),
-             "spread": _spread(v), "lightly": "installed" if lightly is not None else "not installed"}
+             "spread": _spread(v), "lightly": "installed" if "lightly" in pipes else "not installed"}
             for k, v in times.items()]
-
-
-def _lightly_views(aug):
-    """lightly's own two-view MoCo v2 transform for the same recipe, or None when not installed."""
-    try:
-        from lightly.transforms import MoCoV2Transform
-    except ImportError:
-        return None
-    return MoCoV2Transform(  # argument names of lightly 1.5input_size=aug.size, min_scale=aug.crop_scale[0], cj_prob=aug.jitter_p,
-                           cj_bright=aug.jitter[0], cj_contrast=aug.jitter[1], cj_sat=aug.jitter[2],
-                           cj_hue=aug.jitter[3], random_gray_scale=aug.gray_p, gaussian_blur=aug.blur_p,
-                           hf_prob=aug.flip_p, normalize=None)
 
 
 def main(argv=None) -> int:
@@ -304,8 +320,8 @@ def _print_row(r: dict) -> None:
     global _HEADER
     if not _HEADER:
         print(f"{'method':<8} {'hal':<6} {'step ms':>8} {'sprd':>5} {'overhead':>9} "
-              + " ".join(f"{'e2e ' + p:>15} {'sprd':>5} {'ratio':>5}" for p in E2E_PATHS)
-              + f" {'cpu/tv':>6} {'peak MB':>8}")
+              + " ".join(f"{'e2e ' + p:>15} {'sprd':>5} {'ratio':>5}" for p in e2e_paths())
+              + f" {'cpu/tv':>6} {'cpu/lightly':>11} {'peak MB':>8}")
         _HEADER = True
     hal = ("fused" if r["fused"] else "yes") if r["hallucinator"] else "no"
     ov = f"{100 * r['hallucinator_overhead']:+.1f}%" if r["hallucinator_overhead"] is not None else "-"
@@ -314,9 +330,10 @@ def _print_row(r: dict) -> None:
         v = r.get(key)
         return format(scale * v, fmt) if v is not None else "n/a"
     e2e = " ".join(f"{f(f'e2e_{p}_img_s', '15.0f'):>15} {f(f'e2e_{p}_spread', '4.0f', 100) + '%':>5} "
-                   f"{f(f'e2e_{p}_ratio', '5.2f'):>5}" for p in E2E_PATHS)
+                   f"{f(f'e2e_{p}_ratio', '5.2f'):>5}" for p in e2e_paths())
     print(f"{r['method']:<8} {hal:<6} {r['synthetic_step_ms']:>8.1f} {100 * r['synthetic_spread']:>4.0f}% {ov:>9} "
-          f"{e2e} {f('per_sample_vs_torchvision', '6.2f'):>6} {f('peak_mem_mb', '8.0f'):>8}", flush=True)
+          f"{e2e} {f('per_sample_vs_torchvision', '6.2f'):>6} {f('per_sample_vs_lightly', '11.2f'):>11} "
+          f"{f('peak_mem_mb', '8.0f'):>8}", flush=True)
 
 
 if __name__ == "__main__":
