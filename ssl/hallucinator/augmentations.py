@@ -105,9 +105,8 @@ class SampleView:
     RandomApply(GaussianBlur) -> flip, every parameter drawn from an explicit ``random.Random``."""
 
     def __init__(self, cfg: AugmentConfig, center_suppressed: bool) -> None:
-        from . import batch_augment as ops  # the colour ops' one home (it imports this module)
         check_crop_args(cfg.crop_p, cfg.beta_alpha, cfg.crop_placement)
-        self.cfg, self.ops = cfg, ops
+        self.cfg = cfg
         self.crop_p = cfg.crop_p if center_suppressed else None
         self.ranges = jitter_ranges(cfg)
         self.jitter_on = cfg.jitter_p > 0 and any(cfg.jitter)
@@ -115,7 +114,8 @@ class SampleView:
 
     def __call__(self, img: torch.Tensor, rng: random.Random) -> torch.Tensor:
         """uint8 ``C x H x W`` -> uint8 ``C x size x size`` (float in [0, 1] -> float, unrounded)."""
-        cfg, ops, size = self.cfg, self.ops, self.cfg.size
+        from . import batch_augment as ops  # the colour ops' one home (it imports this module)
+        cfg, size = self.cfg, self.cfg.size
         channels, height, width = img.shape
         top, left, h, w = sample_crop_box(rng, height, width, cfg.crop_scale, RATIO, self.crop_p, cfg.beta_alpha,
                                           placement=cfg.crop_placement)
