@@ -107,6 +107,8 @@ def preset_memory(tiny: bool) -> list[dict]:
 
     from .speed import _step_fn
     device = torch.device("cpu" if tiny else "cuda")
+    if tiny:
+        torch.set_num_threads(1)
     rows = []
     for method in TABLE1_METHODS:
         for hal in (False, True):

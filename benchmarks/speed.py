@@ -85,6 +85,8 @@ def _setup(method: str, hal: bool, fused: bool, profile: str, device: torch.devi
     overrides = [*extra, f"hallucinator={str(hal).lower()}", f"fuse_pairs={str(fused).lower()}",
                  f"device={device.type}"] + ([f"data_root={data_root}"] if data_root else [])
     cfg = load_config(base.format(method=method), overrides)
+    if cfg.threads and device.type == "cpu":
+        torch.set_num_threads(cfg.threads)
     torch.manual_seed(0)
     model = build_method(model_config_from(cfg)).to(device)
     if cfg.channels_last:
