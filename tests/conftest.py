@@ -9,3 +9,15 @@ if str(ROOT) not in sys.path:
 
 def pytest_configure(config):
     config.addinivalue_line("markers", "slow: takes more than ~30 s on a 2-core CPU")
+    config.addinivalue_line("markers", "cuda: needs a CUDA device (skipped without one; run alone with -m cuda)")
+
+
+def pytest_collection_modifyitems(config, items):
+    import pytest
+    import torch
+    if torch.cuda.is_available():
+        return
+    skip = pytest.mark.skip(reason="needs CUDA")
+    for item in items:
+        if "cuda" in item.keywords:
+            item.add_marker(skip)

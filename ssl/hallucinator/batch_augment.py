@@ -29,17 +29,17 @@ from typing import Optional
 import torch
 import torch.nn.functional as F
 
-from .augmentations import AugmentConfig, blur_kernel_size, center_suppressed_views
-from .crops import sample_crop_boxes
+from .augmentations import AugmentConfig, blur_kernel_size, center_suppressed_views, jitter_ranges
+from .crops import RATIO, sample_crop_boxes
 
 _LUMA = (0.2989, 0.587, 0.114)  # ITU-R 601-2, as torchvision's rgb_to_grayscale
-_RATIO = (3 / 4, 4 / 3)
 _MAX_SUPERSAMPLE = 4
 
 
-def _per_sample(v: torch.Tensor) -> torch.Tensor:
-    """An ``N`` vector viewed as ``N x 1 x 1 x 1`` for broadcasting against images."""
-    return v.view(-1, 1, 1, 1).to(torch.float32)
+def _per_sample(v: torch.Tensor | float) -> torch.Tensor | float:
+    """An ``N`` vector viewed as ``N x 1 x 1 x 1`` for broadcasting against images (a float as is:
+    the per-sample pipeline's single image)."""
+    return v.view(-1, 1, 1, 1).to(torch.float32) if torch.is_tensor(v) else v
 
 
 def _sample_coords(start: torch.Tensor, length: torch.Tensor, size: int, k: int,
@@ -102,28 +102,28 @@ def rgb_to_grayscale(x: torch.Tensor) -> torch.Tensor:
     return (_LUMA[0] * r + _LUMA[1] * g + _LUMA[2] * b).unsqueeze(1)
 
 
-def _blend(x: torch.Tensor, other: torch.Tensor, factor: torch.Tensor) -> torch.Tensor:
+def _blend(x: torch.Tensor, other: torch.Tensor, factor: torch.Tensor | float) -> torch.Tensor:
     f = _per_sample(factor)
     return (f * x + (1 - f) * other).clamp_(0, 255)
 
 
-def adjust_brightness(x: torch.Tensor, factor: torch.Tensor) -> torch.Tensor:
-    """Blend with black (``x * factor``), per-sample ``factor`` (``N``); float images in [0, 255]."""
-    return _blend(x, torch.zeros_like(x), factor)
+def adjust_brightness(x: torch.Tensor, factor: torch.Tensor | float) -> torch.Tensor:
+    """Blend with black (``x * factor``), per-sample ``factor`` (``N``, or a float); float images in [0, 255]."""
+    return (x * _per_sample(factor)).clamp_(0, 255)
 
 
-def adjust_contrast(x: torch.Tensor, factor: torch.Tensor) -> torch.Tensor:
+def adjust_contrast(x: torch.Tensor, factor: torch.Tensor | float) -> torch.Tensor:
     """Blend with the per-image mean of the grayscale image (1 or 3 channels)."""
     gray = rgb_to_grayscale(x) if x.shape[1] == 3 else x
     return _blend(x, gray.mean(dim=(1, 2, 3), keepdim=True), factor)
 
 
-def adjust_saturation(x: torch.Tensor, factor: torch.Tensor) -> torch.Tensor:
+def adjust_saturation(x: torch.Tensor, factor: torch.Tensor | float) -> torch.Tensor:
     """Blend with the grayscale image (3 channels; 1-channel images are returned unchanged)."""
     return x if x.shape[1] == 1 else _blend(x, rgb_to_grayscale(x), factor)
 
 
-def adjust_hue(x: torch.Tensor, factor: torch.Tensor) -> torch.Tensor:
+def adjust_hue(x: torch.Tensor, factor: torch.Tensor | float) -> torch.Tensor:
     """Shifts the HSV hue by ``factor`` (``N``, in [-0.5, 0.5]) turns; 1-channel images unchanged."""
     if x.shape[1] == 1:
         return x
@@ -135,7 +135,8 @@ def adjust_hue(x: torch.Tensor, factor: torch.Tensor) -> torch.Tensor:
     h6 = torch.where(v == r, torch.remainder((g - b) / d, 6.0),
                      torch.where(v == g, (b - r) / d + 2.0, (r - g) / d + 4.0))
     h6 = torch.where(delta > 0, h6, torch.zeros_like(h6))
-    h6 = torch.remainder(h6 + 6.0 * factor.view(-1, 1, 1).to(h6.dtype), 6.0)
+    shift = factor.view(-1, 1, 1).to(h6.dtype) if torch.is_tensor(factor) else factor
+    h6 = torch.remainder(h6 + 6.0 * shift, 6.0)
     # closed form HSV -> RGB: c_n = v - v s clamp(min(k, 4 - k), 0, 1), k = (n + 6h) mod 6, n = 5, 3, 1
     n = torch.tensor([5.0, 3.0, 1.0], device=x.device).view(1, 3, 1, 1)
     k = torch.remainder(n + h6.unsqueeze(1), 6.0)
@@ -162,7 +163,7 @@ def gaussian_blur(x: torch.Tensor, kernel_size: int, sigma: torch.Tensor) -> tor
     return out.view(n, c, height, width)
 
 
-_JITTER_OPS = (adjust_brightness, adjust_contrast, adjust_saturation, adjust_hue)  # ColorJitter's fn_idx order
+JITTER_OPS = (adjust_brightness, adjust_contrast, adjust_saturation, adjust_hue)  # ColorJitter's fn_idx order
 
 
 @dataclass
@@ -195,14 +196,14 @@ class BatchView(torch.nn.Module):
         super().__init__()
         self.cfg = cfg
         self.crop_p = cfg.crop_p if center_suppressed else None
-        b, c, s, h = cfg.jitter
-        self.ranges = ((max(0.0, 1 - b), 1 + b), (max(0.0, 1 - c), 1 + c), (max(0.0, 1 - s), 1 + s), (-h, h))
+        self.ranges = jitter_ranges(cfg)
         self.jitter_on = cfg.jitter_p > 0 and any(cfg.jitter)
 
     def sample_params(self, n: int, height: int, width: int, device: torch.device | str) -> ViewParams:
         """Draws one view's parameters for ``n`` images of ``height x width`` from the device RNG."""
         cfg = self.cfg
-        boxes = sample_crop_boxes(n, height, width, cfg.crop_scale, _RATIO, self.crop_p, cfg.beta_alpha, device=device)
+        boxes = sample_crop_boxes(n, height, width, cfg.crop_scale, RATIO, self.crop_p, cfg.beta_alpha, device=device,
+                                  placement=cfg.crop_placement)
         lo = torch.tensor([r[0] for r in self.ranges], device=device)
         hi = torch.tensor([r[1] for r in self.ranges], device=device)
         u = torch.rand(n, 9, device=device)
@@ -223,7 +224,7 @@ class BatchView(torch.nn.Module):
             for rnd in range(4):  # round r applies, per sample, the op order[:, r]
                 for j in active:
                     sel = params.jitter & (params.order[:, rnd] == j)
-                    x = torch.where(_per_sample(sel).bool(), _JITTER_OPS[j](x, params.factors[:, j]), x)
+                    x = torch.where(_per_sample(sel).bool(), JITTER_OPS[j](x, params.factors[:, j]), x)
         if cfg.gray_p > 0 and channels == 3:
             x = torch.where(_per_sample(params.gray).bool(), rgb_to_grayscale(x).expand_as(x), x)
         if cfg.blur_p > 0:

@@ -13,6 +13,7 @@ from typing import Any, Optional
 
 import yaml
 
+from .crops import PLACEMENTS
 from .methods.factory import ModelConfig
 from .training.schedule import LR_SCHEDULES
 
@@ -32,6 +33,7 @@ class TrainConfig(ModelConfig):
     beta_alpha: float = 0.6                # Beta(alpha, alpha) of the crop centre (paper 0.6; small-scale code 0.1)
     center_crop_views: str = "query"       # query (released code) | both (Eq 2)
     crop_warmup_epochs: int = 0            # plain RandomResizedCrop for the first N epochs (released ImageNet: 20)
+    crop_placement: str = "released"       # released (ContrastiveCrop's corner rule) | centre-clamp (crops.py)
     augment_on: str = "cpu"                # cpu (per-sample, DataLoader workers) | device (batched on the training device)
     num_workers: int = 4                   # DataLoader workers per process
     on_corrupt: str = "error"              # error | skip (count and skip undecodable images)
@@ -69,7 +71,8 @@ class TrainConfig(ModelConfig):
         choices = {"augment_on": ("cpu", "device"), "on_corrupt": ("error", "skip"),
                    "optimizer": ("sgd",), "precision": ("fp32", "bf16", "fp16"),
                    "device": ("auto", "cpu", "cuda"), "center_crop_views": ("query", "both"),
-                   "lr_schedule": LR_SCHEDULES}
+                   "lr_schedule": LR_SCHEDULES,
+                   "crop_placement": PLACEMENTS}
         for key, allowed in choices.items():
             if getattr(self, key) not in allowed:
                 raise ConfigError(f"{key}={getattr(self, key)!r} is not one of {allowed}")

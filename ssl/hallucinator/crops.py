@@ -1,17 +1,29 @@
 """Center cropping + center-suppressed sampling (Sec 3.2, Eq 1-2; after ContrastiveCrop).
 
-A RandomResizedCrop draws the crop's scale and aspect ratio as usual; the crop CENTRE is then
-drawn inside a fixed central box of side ratio ``p`` (Eq 1): per axis
-``centre = box_lo + (box_hi - box_lo) * Beta(alpha, alpha)``. With alpha < 1 the Beta density is
-U-shaped, so centres near the middle of the box are suppressed (Eq 2's alpha < 1). The crop is
-then shifted to lie inside the image.
+A RandomResizedCrop draws the crop's scale and aspect ratio as usual; its position is then drawn
+so that the crop CENTRE lies in a fixed central box of side ratio ``p`` (Eq 1), Beta(alpha, alpha)
+distributed per axis; alpha < 1 makes the density U-shaped, suppressing the middle (Eq 2).
 
-The parameter sampler is vectorised (``sample_crop_boxes``) so the per-image CPU transform and a
-batched GPU pipeline draw from exactly the same distribution.
+Two placements (``PLACEMENTS``) realise "centre in the box, crop inside the image":
+
+* ``"released"`` (default; the authors' ContrastiveCrop sampler): per axis, the top-left corner
+  ``lo + int((hi - lo) * Beta(alpha, alpha))`` with ``lo = max(int(S * (1 - p) / 2) - s // 2, 0)``,
+  ``hi = min(int(S * (1 + p) / 2) - s // 2, S - s)`` (image side ``S``, crop side ``s``): the corner
+  is interpolated between its clamped extreme positions.
+* ``"centre-clamp"`` (this project's earlier rule): the centre
+  ``S * (1 - p) / 2 + S * p * Beta(alpha, alpha)``, then the crop shifted inside the image. At
+  28 px, alpha 0.6, scale (0.2, 1) it makes about twice as many crops touch the border (~0.6 vs
+  ~0.3), because every centre drawn outside the clamped range piles up on the border.
+
+When 10 (scale, ratio) draws all fail, both fall back to torchvision's central crop, as the
+released code does. ``sample_crop_boxes`` draws ``n`` boxes with torch (the batched on-device
+pipeline); ``sample_crop_box`` draws one with a ``random.Random`` (the per-sample pipeline, where
+torch calls per scalar would cost more than the crop itself). Both follow the same distribution.
 """
 from __future__ import annotations
 
 import math
+import random
 from typing import Optional
 
 import torch
@@ -21,27 +33,46 @@ from torchvision.transforms.v2 import functional as TF
 # Paper vs released code for the Beta parameter: the paper (Sec 4.1) and the ImageNet code use
 # alpha = 0.6; the authors' small-scale code uses 0.1.
 BETA_ALPHA = {"paper": 0.6, "released-small": 0.1}
+PLACEMENTS = ("released", "centre-clamp")
+RATIO = (3 / 4, 4 / 3)
 
 
-def sample_crop_boxes(n: int, height: int, width: int, scale: tuple[float, float] = (0.2, 1.0),
-                      ratio: tuple[float, float] = (3 / 4, 4 / 3), p: Optional[float] = 0.5,
-                      alpha: float = 0.6, device: torch.device | str = "cpu", attempts: int = 10
-                      ) -> torch.Tensor:
-    """Draws ``n`` crop boxes as an ``n x 4`` long tensor of (top, left, h, w).
-
-    Args:
-        n, height, width: number of boxes and the image size.
-        scale, ratio: RandomResizedCrop's area fraction and aspect-ratio ranges.
-        p: side ratio of the central box the centre is drawn in (Eq 1); None = plain
-            RandomResizedCrop (top/left uniform over the valid positions).
-        alpha: Beta(alpha, alpha) parameter of the centre (alpha < 1: centre suppressed).
-        attempts: rejection rounds for (scale, ratio) before falling back to the largest
-            box of the clamped ratio, as torchvision does.
-    """
+def check_crop_args(p: Optional[float], alpha: float, placement: str) -> None:
+    """Raises ``ValueError`` for a box ratio outside (0, 1], alpha <= 0 or an unknown placement."""
     if p is not None and not 0.0 < p <= 1.0:
         raise ValueError(f"center-crop ratio p must be in (0, 1], got {p}")
     if alpha <= 0:
         raise ValueError(f"Beta alpha must be > 0, got {alpha}")
+    if placement not in PLACEMENTS:
+        raise ValueError(f"crop placement must be one of {PLACEMENTS}, got {placement!r}")
+
+
+def _fallback_size(height: int, width: int, ratio: tuple[float, float]) -> tuple[int, int]:
+    """torchvision's fallback: the whole image cut to the nearest allowed aspect ratio."""
+    in_ratio = width / height
+    if in_ratio < ratio[0]:
+        return int(round(width / ratio[0])), width
+    if in_ratio > ratio[1]:
+        return height, int(round(height * ratio[1]))
+    return height, width
+
+
+def sample_crop_boxes(n: int, height: int, width: int, scale: tuple[float, float] = (0.2, 1.0),
+                      ratio: tuple[float, float] = RATIO, p: Optional[float] = 0.5, alpha: float = 0.6,
+                      device: torch.device | str = "cpu", attempts: int = 10, placement: str = "released"
+                      ) -> torch.Tensor:
+    """Draws ``n`` crop boxes from the torch RNG as an ``n x 4`` long tensor of (top, left, h, w).
+
+    Args:
+        n, height, width: number of boxes and the image size.
+        scale, ratio: RandomResizedCrop's area fraction and aspect-ratio ranges.
+        p: side ratio of the central box the centre lies in (Eq 1); None = plain
+            RandomResizedCrop (top/left uniform over the valid positions).
+        alpha: Beta(alpha, alpha) parameter of the position (alpha < 1: centre suppressed).
+        attempts: rejection rounds for (scale, ratio) before the central fallback crop.
+        placement: ``"released"`` or ``"centre-clamp"`` (module docstring).
+    """
+    check_crop_args(p, alpha, placement)
     area = float(height * width)
     log_r = (math.log(ratio[0]), math.log(ratio[1]))
     h = torch.zeros(n, dtype=torch.long, device=device)
@@ -57,45 +88,84 @@ def sample_crop_boxes(n: int, height: int, width: int, scale: tuple[float, float
         todo &= ~ok
         if not bool(todo.any()):
             break
-    if bool(todo.any()):  # fallback: the whole image cut to the nearest allowed ratio
-        in_ratio = width / height
-        if in_ratio < ratio[0]:
-            fw, fh = width, int(round(width / ratio[0]))
-        elif in_ratio > ratio[1]:
-            fh, fw = height, int(round(height * ratio[1]))
-        else:
-            fw, fh = width, height
-        h = torch.where(todo, torch.full_like(h, fh), h)
-        w = torch.where(todo, torch.full_like(w, fw), w)
+    fh, fw = _fallback_size(height, width, ratio)
+    h, w = torch.where(todo, fh, h), torch.where(todo, fw, w)
     if p is None:
         top = (torch.rand(n, device=device) * (height - h + 1)).floor().long()
         left = (torch.rand(n, device=device) * (width - w + 1)).floor().long()
     else:
-        beta = Beta(torch.tensor(float(alpha), device=device), torch.tensor(float(alpha), device=device))
-        cy = height * (1 - p) / 2 + height * p * beta.sample((n,))
-        cx = width * (1 - p) / 2 + width * p * beta.sample((n,))
-        top = torch.minimum(torch.clamp(torch.round(cy - h / 2).long(), min=0), height - h)
-        left = torch.minimum(torch.clamp(torch.round(cx - w / 2).long(), min=0), width - w)
+        a = torch.tensor(float(alpha), device=device)
+        u, v = Beta(a, a).sample((2, n))
+        top, left = _place(u, height, h, p, placement), _place(v, width, w, p, placement)
+    top = torch.where(todo, (height - h) // 2, top)
+    left = torch.where(todo, (width - w) // 2, left)
     return torch.stack([top, left, h, w], dim=1)
 
 
-class CenterSuppressedResizedCrop(torch.nn.Module):
-    """RandomResizedCrop whose centre follows Beta(alpha, alpha) inside a central box of ratio p.
+def _place(b: torch.Tensor, side: int, crop: torch.Tensor, p: float, placement: str) -> torch.Tensor:
+    """Top-left positions along one axis from Beta draws ``b`` (``n``) for crop sides ``crop``."""
+    if placement == "released":
+        lo = (int(side * (1 - p) / 2) - crop // 2).clamp(min=0)
+        hi = torch.minimum(int(side * (1 + p) / 2) - crop // 2, side - crop)
+        return lo + ((hi - lo) * b).floor().long()
+    centre = side * (1 - p) / 2 + side * p * b
+    return torch.minimum(torch.round(centre - crop / 2).long().clamp(min=0), side - crop)
 
-    Works on uint8/float CHW tensors and PIL images (torchvision v2 functional ops).
-    ``p=None`` gives the plain RandomResizedCrop.
+
+def sample_crop_box(rng: random.Random, height: int, width: int, scale: tuple[float, float] = (0.2, 1.0),
+                    ratio: tuple[float, float] = RATIO, p: Optional[float] = 0.5, alpha: float = 0.6,
+                    attempts: int = 10, placement: str = "released") -> tuple[int, int, int, int]:
+    """One (top, left, h, w) box from ``rng``; the arguments and distribution of ``sample_crop_boxes``.
+
+    Arguments are not validated here (the per-sample hot path): callers validate them once with
+    ``check_crop_args`` (``CenterSuppressedResizedCrop``, ``augmentations.SampleView``).
+    """
+    area = height * width
+    log_r = (math.log(ratio[0]), math.log(ratio[1]))
+    for _ in range(attempts):
+        target = area * rng.uniform(*scale)
+        aspect = math.exp(rng.uniform(*log_r))
+        w, h = round(math.sqrt(target * aspect)), round(math.sqrt(target / aspect))
+        if 0 < w <= width and 0 < h <= height:
+            break
+    else:
+        h, w = _fallback_size(height, width, ratio)
+        return (height - h) // 2, (width - w) // 2, h, w
+    if p is None:
+        return rng.randrange(height - h + 1), rng.randrange(width - w + 1), h, w
+    tops = []
+    for side, crop in ((height, h), (width, w)):
+        b = rng.betavariate(alpha, alpha)
+        if placement == "released":
+            lo = max(int(side * (1 - p) / 2) - crop // 2, 0)
+            hi = min(int(side * (1 + p) / 2) - crop // 2, side - crop)
+            tops.append(lo + int((hi - lo) * b))
+        else:
+            tops.append(min(max(round(side * (1 - p) / 2 + side * p * b - crop / 2), 0), side - crop))
+    return tops[0], tops[1], h, w
+
+
+class CenterSuppressedResizedCrop(torch.nn.Module):
+    """RandomResizedCrop whose centre lies in a central box of ratio p, Beta(alpha, alpha) distributed.
+
+    Works on uint8/float CHW tensors and PIL images (torchvision v2 functional ops); draws from the
+    torch RNG like torchvision's transforms. ``p=None`` gives the plain RandomResizedCrop.
     """
 
-    def __init__(self, size: int, scale: tuple[float, float] = (0.2, 1.0),
-                 ratio: tuple[float, float] = (3 / 4, 4 / 3), p: Optional[float] = 0.5, alpha: float = 0.6) -> None:
+    def __init__(self, size: int, scale: tuple[float, float] = (0.2, 1.0), ratio: tuple[float, float] = RATIO,
+                 p: Optional[float] = 0.5, alpha: float = 0.6, placement: str = "released") -> None:
         super().__init__()
+        check_crop_args(p, alpha, placement)
         self.size, self.scale, self.ratio, self.p, self.alpha = size, tuple(scale), tuple(ratio), p, alpha
-        sample_crop_boxes(1, 8, 8, self.scale, self.ratio, p, alpha)  # validates the arguments now
+        self.placement = placement
 
     def forward(self, img):
         height, width = TF.get_size(img)
-        top, left, h, w = sample_crop_boxes(1, height, width, self.scale, self.ratio, self.p, self.alpha)[0].tolist()
+        rng = random.Random(int(torch.randint(2**62, (1,))))
+        top, left, h, w = sample_crop_box(rng, height, width, self.scale, self.ratio, self.p, self.alpha,
+                                          placement=self.placement)
         return TF.resized_crop(img, top, left, h, w, [self.size, self.size], antialias=True)
 
     def extra_repr(self) -> str:
-        return f"size={self.size}, scale={self.scale}, ratio={self.ratio}, p={self.p}, alpha={self.alpha}"
+        return (f"size={self.size}, scale={self.scale}, ratio={self.ratio}, p={self.p}, alpha={self.alpha}, "
+                f"placement={self.placement}")

@@ -1,4 +1,4 @@
-"""benchmarks/speed.py runs on CPU and reports every variant side by side."""
+"""benchmarks/speed.py runs on CPU and reports every variant and end-to-end path side by side."""
 import json
 import subprocess
 import sys
@@ -13,15 +13,22 @@ FMNIST = Path("/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz")
 @pytest.mark.skipif(not FMNIST.exists(), reason="Fashion-MNIST not installed (apt-get install dataset-fashion-mnist)")
 def test_speed_benchmark_smoke(tmp_path):
     out = tmp_path / "speed.json"
-    res = subprocess.run([sys.executable, "-m", "benchmarks.speed", "--methods", "mocov2", "--steps", "1",
-                          "--windows", "2", "--out", str(out)], cwd=ROOT, capture_output=True, text=True, timeout=600)
+    res = subprocess.run([sys.executable, "-m", "benchmarks.speed", "--profile", "cpu-tiny", "--methods", "mocov2",
+                          "--steps", "1", "--windows", "2", "--augment-only", "--out", str(out)],
+                         cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert res.returncode == 0, res.stderr[-2000:]
     data = json.loads(out.read_text())
     rows = data["rows"]
     assert [(r["hallucinator"], r["fused"]) for r in rows] == [(False, False), (True, False), (True, True)]
     assert rows[0]["hallucinator_overhead"] is None and all(r["hallucinator_overhead"] is not None for r in rows[1:])
     for r in rows:
-        assert r["synthetic_step_ms"] > 0 and len(r["synthetic_step_ms_windows"]) == 2
-        assert r["e2e_cpu_img_s"] > 0 and r["e2e_device_img_s"] > 0
-        assert r["e2e_device_ratio"] == pytest.approx(r["e2e_device_img_s"] / r["synthetic_img_s"])
-    assert "mocov2" in res.stdout and "overhead" in res.stdout
+        assert r["synthetic_step_ms"] > 0 and len(r["synthetic_step_ms_windows"]) == 2 and r["synthetic_spread"] >= 0
+        for path in ("cpu", "device", "torchvision"):  # every end-to-end row repeated over the same windows
+            windows = r[f"e2e_{path}_img_s_windows"]
+            assert len(windows) == 2 and min(windows) <= r[f"e2e_{path}_img_s"] <= max(windows)
+            assert r[f"e2e_{path}_spread"] == pytest.approx((max(windows) - min(windows)) / r[f"e2e_{path}_img_s"])
+            assert r[f"e2e_{path}_ratio"] == pytest.approx(r[f"e2e_{path}_img_s"] / r["synthetic_img_s"])
+        assert r["per_sample_vs_torchvision"] == pytest.approx(r["e2e_cpu_img_s"] / r["e2e_torchvision_img_s"])
+    pipes = {a["pipeline"] for a in data["augment_only"]}
+    assert {"per-sample (ours)", "torchvision"} <= pipes and all(a["us_per_image_2_views"] > 0 for a in data["augment_only"])
+    assert "mocov2" in res.stdout and "overhead" in res.stdout and "spread" in res.stdout

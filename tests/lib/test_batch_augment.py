@@ -71,11 +71,32 @@ def test_seeded_rng_is_reproducible_and_bad_inputs_raise():
         BatchTwoViews(recipe("small", center_crop_views="key"))
 
 
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+@pytest.mark.cuda
 def test_runs_on_cuda():
     imgs = smooth_images(64).cuda()
     q, k = BatchTwoViews(recipe("simclr", crop_p=0.5))(imgs)
     assert q.is_cuda and k.is_cuda and q.shape == (64, 3, 32, 32) and q.dtype == torch.uint8
+
+
+@pytest.mark.cuda
+def test_cuda_crop_boxes_follow_the_released_placement():
+    """The device RNG path of the crop sampler: same border share as on CPU (0.30 at 28 px, alpha 0.6)."""
+    torch.manual_seed(0)
+    boxes = sample_crop_boxes(40000, 28, 28, (0.2, 1.0), p=0.5, alpha=0.6, device="cuda").cpu()
+    share = float(((boxes[:, 0] == 0) | (boxes[:, 0] + boxes[:, 2] == 28)).double().mean())
+    assert 0.28 < share < 0.33 and (boxes[:, 0] + boxes[:, 2] <= 28).all()
+
+
+@pytest.mark.cuda
+def test_cuda_batched_views_match_cpu_in_distribution():
+    cfg = recipe("small", crop_p=0.5)
+    imgs = smooth_images(800, seed=8)
+    torch.manual_seed(0)
+    cpu = BatchTwoViews(cfg)(imgs)
+    gpu = BatchTwoViews(cfg)(imgs.cuda())
+    for v in range(2):
+        d, z = _paired_z(gpu[v].cpu(), cpu[v])
+        assert (z < 4.5).all(), (v, d, z)
 
 
 # ---------------------------------------------------------------- parameter distributions
@@ -271,3 +292,37 @@ def test_batched_pipeline_vs_uint8_two_views_within_truncation_bias():
         se = d.abs() / z
         assert (d[:3].abs() < 2.5 + 4.0 * se[:3]).all(), (v, d, z)  # channel means: up to ~2.5 levels of bias
         assert (z[3:] < 4.0).all(), (v, d, z)  # no difference in the other statistics
+
+
+# ---------------------------------------------------------------- per-sample TwoViews vs torchvision's transforms
+
+
+@pytest.mark.parametrize("h,w", [(28, 28), (40, 56), (128, 96)])  # upsampled, mixed, downsampled crops
+def test_per_sample_crop_matches_torchvision_resized_crop(h, w):
+    import random
+
+    from hallucinator.augmentations import SampleView
+    from hallucinator.crops import sample_crop_box
+    cfg = replace(PLAIN, crop_scale=(0.1, 1.0), size=32)
+    imgs = smooth_images(40, h=h, w=w, seed=6)
+    view = SampleView(cfg, False)
+    for i, img in enumerate(imgs):
+        box = sample_crop_box(random.Random(i), h, w, cfg.crop_scale, p=None)
+        ref = TF.resized_crop(img, *box, [32, 32], antialias=True)
+        assert _diff(view(img, random.Random(i)), ref) <= 1
+
+
+@pytest.mark.parametrize("name,c,crop_p", [("small", 3, 0.5), ("simclr", 3, None), ("grey", 1, 0.5)])
+def test_per_sample_two_views_match_torchvision_pipeline_in_distribution(name, c, crop_p):
+    """TwoViews (float, one rounding) against the same recipe built from torchvision transforms
+    (``view_transform``) run in float: paired z-tests as above."""
+    from hallucinator.augmentations import view_transform
+    cfg = recipe(name, crop_p=crop_p, blur_p=0.5 if name == "simclr" else 0.0)
+    imgs = smooth_images(200, c, seed=7).repeat(4, 1, 1, 1)
+    torch.manual_seed(0)
+    ours = [TwoViews(cfg)(img) for img in imgs]
+    refs = [(view_transform(cfg, crop_p is not None)(img.float() / 255), view_transform(cfg, False)(img.float() / 255))
+            for img in imgs]
+    for v in range(2):
+        d, z = _paired_z(torch.stack([o[v] for o in ours]), (torch.stack([r[v] for r in refs]) * 255).round())
+        assert (z < 4.0).all(), (v, d, z)

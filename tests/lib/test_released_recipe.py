@@ -126,7 +126,7 @@ def test_released_presets():
 
 def test_crop_warmup_epochs_pick_the_plain_views_first():
     base = [(torch.zeros(1, 2, 2), 0)] * 3
-    full, plain = (lambda img: ("full", "full")), (lambda img: ("plain", "plain"))
+    full, plain = (lambda img, rng: ("full", "full")), (lambda img, rng: ("plain", "plain"))
     ds = SeededTwoViews(base, full, seed=0, warmup_views=plain, warmup_epochs=2)
     assert [ds[e * 3 + 1][0] for e in range(4)] == ["plain", "plain", "full", "full"]
 

@@ -5,6 +5,7 @@ mid-epoch sees exactly the samples and augmentations the uninterrupted run would
 from __future__ import annotations
 
 import dataclasses
+import random
 from typing import Iterator, Optional
 
 import torch
@@ -67,15 +68,16 @@ class SeededTwoViews(Dataset):
     def __getitem__(self, code: int):
         epoch, index = divmod(code, self.n)
         img, label = self.base[index]
-        torch.manual_seed(mix_seed(self.seed, epoch, index))
-        v1, v2 = (self.warmup_views if epoch < self.warmup_epochs else self.views)(img)
+        v1, v2 = (self.warmup_views if epoch < self.warmup_epochs else self.views)(
+            img, random.Random(mix_seed(self.seed, epoch, index)))
         return v1, v2, label
 
 
 def augment_config(cfg) -> AugmentConfig:
     info = DATASETS[cfg.dataset]
     return recipe(cfg.augment, size=cfg.image_size or info.image_size, crop_p=cfg.crop_p,
-                  beta_alpha=cfg.beta_alpha, center_crop_views=cfg.center_crop_views)
+                  beta_alpha=cfg.beta_alpha, center_crop_views=cfg.center_crop_views,
+                  crop_placement=cfg.crop_placement)
 
 
 def warmup_augment_config(cfg) -> AugmentConfig:
