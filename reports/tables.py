@@ -155,17 +155,17 @@ def ablation_table(res: pd.DataFrame, suite: str, profile: str, probe: str) -> T
                       for m, d in zip(res.method, res.dataset)]
     stats = mean_std(res, ["setting", "level"])
     uniform, n_note = _n_note(stats)
-    control = res.level.isin(["baseline", "none"])
+    control = res.level == "baseline"
     per_level = []
     for key in res[~control].groupby(["setting", "level"]).groups:
         sub = res[(res.setting == key[0]) & ((res.level == key[1]) | control)]
-        g = paired_gains(sub, ["setting"], sub.level == key[1], sub.level.isin(["baseline", "none"]))
+        g = paired_gains(sub, ["setting"], sub.level == key[1], sub.level == "baseline")
         per_level.append((key, g["ci"].iloc[0] if len(g) else None))
     delta = dict(per_level)
     paper = load_paper_numbers(spec.paper_table)
     paper_order = list(paper.level)
     levels = sorted(set(stats.level) | set(paper_order),
-                    key=lambda l: (l not in ("baseline", "none"),
+                    key=lambda l: (l != "baseline",
                                    paper_order.index(l) if l in paper_order else len(paper_order),
                                    level_sort_key(suite, l)))
     multi = stats.setting.nunique() > 1
@@ -188,9 +188,9 @@ def ablation_table(res: pd.DataFrame, suite: str, profile: str, probe: str) -> T
                 "paper top-1": p["value"].iloc[0] if len(p) else DASH})
             rows.append(row)
     key_note = {"modules": "cc = center cropping, ae = asymmetric extrapolation, h = hallucination "
-                "(derived from crop_p / extrapolation / hallucinator_layers unless the config names "
-                "them explicitly); 'none' is the baseline."}.get(spec.key, f"Varying key: {spec.key}; "
-                "'baseline' = the same method without the Hallucinator.")
+                "(row labels as recorded by each run); 'baseline' has none of them."}.get(
+                    spec.key, f"Varying key: {spec.key} (row labels as recorded by each run); "
+                    "'baseline' = the same method without the Hallucinator.")
     caption = (describe(res, profile, probe) + n_note + " " + key_note + " Δ = level − baseline "
                "over seed-matched pairs, paired 95% t-interval. Paper column: transcribed from the "
                f"paper's {spec.paper_table.replace('table', 'Table ')} (MoCoV2, ResNet-50, IN-200, "

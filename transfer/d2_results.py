@@ -41,6 +41,8 @@ import statistics
 from functools import lru_cache
 from pathlib import Path
 
+from hallucinator import rundir
+
 METRICS = ("AP", "AP50", "AP75")
 TASKS = ("bbox", "segm")
 PAPER_TABLE7 = Path(__file__).resolve().parent / "table7_paper.json"
@@ -166,10 +168,10 @@ def results_payload(*, task: str, config_file: str | Path, source: dict, results
 
 
 def write_json(path: str | Path, payload: dict) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(payload, indent=2, sort_keys=True, allow_nan=False) + "\n")
-    return path
+    """Checks ``payload`` is strict JSON (no NaN/inf), then writes it with ``rundir.write_json``."""
+    json.dumps(payload, allow_nan=False)
+    rundir.write_json(path, payload)
+    return Path(path)
 
 
 def summarize_trials(trial_dirs: list[str | Path], out: str | Path) -> dict:

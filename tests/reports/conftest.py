@@ -14,7 +14,7 @@ def runs_root(tmp_path: Path) -> Path:
     for seed, (wo, w) in enumerate([(60.0, 61.0), (62.0, 64.0), (61.0, 62.5)]):
         make_run(root, f"mocov2_base_s{seed}", seed=seed, top1=wo, knn=55.0 + seed)
         make_run(root, f"mocov2_hall_s{seed}", seed=seed, top1=w, hallucinator=True,
-                 extrapolation="asymmetric", knn=56.0 + seed)
+                 knn=56.0 + seed)
     make_run(root, "simclr_base_s0", method="simclr", top1=58.0, truncate_metrics=True)
     make_run(root, "simclr_hall_s5", method="simclr", seed=5, top1=59.0, hallucinator=True)
     corrupt = make_run(root, "corrupt_run", seed=7)

@@ -8,10 +8,9 @@ from typing import Any
 
 import torch
 
+from ..rundir import NON_DEFINING_KEYS
+
 FORMAT = "hallucinator-checkpoint/1"
-# Keys that may differ between the run that wrote a checkpoint and the one resuming it.
-RESUMABLE_DIFFERENCES = {"output_dir", "run_name", "device", "threads", "num_workers", "knn_every",
-                         "data_root", "suite", "profile"}
 
 
 class CheckpointError(RuntimeError):
@@ -50,7 +49,7 @@ def load(path: str | Path) -> dict[str, Any]:
 def check_compatible(saved: dict[str, Any], current: dict[str, Any], path: str | Path) -> None:
     """Refuses to resume from a checkpoint written with a different configuration."""
     diff = {k: (saved.get(k), current.get(k)) for k in set(saved) | set(current)
-            if k not in RESUMABLE_DIFFERENCES and saved.get(k) != current.get(k)}
+            if k not in NON_DEFINING_KEYS and saved.get(k) != current.get(k)}
     if diff:
         lines = "\n".join(f"  {k}: checkpoint={a!r} now={b!r}" for k, (a, b) in sorted(diff.items()))
         raise CheckpointError(f"{path} was written by a different configuration; refusing to resume:\n{lines}\n"
