@@ -24,6 +24,9 @@ from .suites import canonical_dataset, level_of, variant_of
 REQUIRED_TRANSFER_KEYS = ("task", "method", "hallucinator", "bbox")
 BOX_METRICS = ("AP", "AP50", "AP75")
 PROBLEM_COLUMNS = ["run_dir", "suite", "profile", "excluded", "reason"]
+# An embedding has collapsed when its uniformity G2 (Eq 6; 1 = all points equal, 0.207 = uniform
+# on the circle) or the mean pairwise cosine of its queries (steps.jsonl) is this close to 1.
+COLLAPSE_AT = 0.9
 
 
 class RunProblem(Exception):
@@ -131,6 +134,33 @@ def _labels(res: dict) -> str:
     return f"{n_train} train" + (f" / {n_test} test" if n_test is not None else "")
 
 
+def _last(path: Path, key: str) -> float | None:
+    """The last finite value of ``key`` in a JSONL log (None if the log or the key is absent)."""
+    if not path.exists():
+        return None
+    frame, _ = read_metrics(path)
+    if key not in frame:
+        return None
+    values = pd.to_numeric(frame[key], errors="coerce").dropna()
+    return float(values.iloc[-1]) if len(values) else None
+
+
+def collapse_of(run_dir: Path, evaluation: dict) -> str:
+    """Why the run's embedding looks collapsed ('' if it does not): G2 or pairwise cosine near 1."""
+    found = []
+    fig5 = evaluation.get("probes", {}).get("features_2d")
+    g2 = fig5.get("g2") if isinstance(fig5, dict) else None
+    where = "features_2d"
+    if g2 is None:
+        g2, where = _last(run_dir / rundir.METRICS, "g2"), "last epoch"
+    if g2 is not None and g2 >= COLLAPSE_AT:
+        found.append(f"G2 = {g2:.4f} ({where})")
+    cos = _last(run_dir / rundir.STEPS, "q_pairwise_cos")
+    if cos is not None and cos >= COLLAPSE_AT:
+        found.append(f"mean pairwise cosine = {cos:.4f} (last step)")
+    return "; ".join(found)
+
+
 def _probe_rows(evaluation: dict) -> tuple[list[dict], list[str]]:
     """Flatten eval.json probes into rows; ``linear`` also yields ``linear_best``."""
     rows, warnings = [], []
@@ -193,6 +223,7 @@ def load_run(run_dir: Path) -> tuple[dict, list[dict], list[str]]:
         "batch_size": None if baseline else config.get("batch_size"), "seed": int(config["seed"]),
         "level": level_of(suite, config["row"]), "config_id": config_id({**config, "kind": kind}),
         "has_metrics": metrics.exists(), "has_features": (run_dir / rundir.FEATURES_2D).exists(),
+        "collapse": "" if baseline else collapse_of(run_dir, evaluation),
         **{f"prov_{k}": prov.get(k) for k in ("git_commit", "git_dirty", "torch", "cuda",
                                                 "device_name", "world_size", "command",
                                                 "start_time", "end_time", "wall_time_s")},
@@ -317,6 +348,9 @@ def collect(root: str | Path, suite: str | None = None, profile: str | None = No
             continue
         if not _wanted(rec_suite, rec_profile, suite, profile):
             continue
+        if not is_transfer and record["collapse"]:
+            warnings.append(f"collapsed embedding: {record['collapse']} (near 1 = all points alike); "
+                            "its numbers are kept and flagged in every caption that uses them")
         problems += [{"run_dir": str(run_dir), "suite": rec_suite, "profile": rec_profile,
                       "excluded": False, "reason": f"warning: {w}"} for w in warnings]
         if is_transfer:

@@ -52,13 +52,13 @@ def make_run(root: Path, name: str, *, status: str = "finished", top1: float | N
         if knn is not None:
             probes["knn"] = {"top1": knn, "k": 20, "labels": "all", "n_train": 60000, "n_test": 10000}
         if features:
-            probes["features_2d"] = {"g2": 0.21, "n": 400}
+            probes["features_2d"] = {"g2": g2, "n": 400}
         rundir.write_json(run / rundir.EVAL, {"status": "finished", "probes": probes})
     if features:
         rng = np.random.default_rng(cfg["seed"])
         angles = rng.uniform(0, 2 * np.pi, 400) if cfg["hallucinator"] else rng.normal(0, 1.0, 400)
         feats = np.stack([np.cos(angles), np.sin(angles)], 1)
-        np.savez(run / rundir.FEATURES_2D, features=feats, labels=rng.integers(0, 2, 400), g2=0.21)
+        np.savez(run / rundir.FEATURES_2D, features=feats, labels=rng.integers(0, 2, 400), g2=g2)
     return run
 
 
