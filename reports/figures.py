@@ -223,6 +223,7 @@ def curve_figures(runs: pd.DataFrame) -> list[tuple[str, plt.Figure]]:
                 ax = axes[i, j]
                 ax.grid(alpha=0.3)
                 ax.tick_params(labelsize=7)
+                ax.ticklabel_format(axis="y", useOffset=False)
                 ax.xaxis.set_major_locator(MaxNLocator(integer=True))
                 if j == 0:
                     ax.set_ylabel(name, fontsize=8)

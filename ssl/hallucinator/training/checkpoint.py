@@ -17,6 +17,10 @@ class CheckpointError(RuntimeError):
     """A checkpoint that cannot be used: unreadable, foreign, or from another configuration."""
 
 
+class ConfigMismatchError(CheckpointError):
+    """The checkpoint was written by a configuration that differs in keys defining the run."""
+
+
 def save_atomic(state: dict[str, Any], path: str | Path) -> None:
     """Writes to a temporary file in the same directory, fsyncs, then renames over ``path``."""
     path = Path(path)
@@ -51,6 +55,8 @@ def check_compatible(saved: dict[str, Any], current: dict[str, Any], path: str |
     diff = {k: (saved.get(k), current.get(k)) for k in set(saved) | set(current)
             if k not in NON_DEFINING_KEYS and saved.get(k) != current.get(k)}
     if diff:
-        lines = "\n".join(f"  {k}: checkpoint={a!r} now={b!r}" for k, (a, b) in sorted(diff.items()))
-        raise CheckpointError(f"{path} was written by a different configuration; refusing to resume:\n{lines}\n"
-                              "Use another run_name/output_dir for a new run, or restore the original keys.")
+        keys = "; ".join(f"{k}: checkpoint {a!r}, now {b!r}" for k, (a, b) in sorted(diff.items()))
+        why = (" (the cosine schedule spans the configured epochs, so a run cannot be extended in place:"
+               " a longer run is a new run)") if "epochs" in diff else ""
+        raise ConfigMismatchError(f"{path} was written by a different configuration ({keys}){why}; refusing to "
+                              "resume. Use another run_name/output_dir for a new run, or restore those keys.")
