@@ -20,7 +20,7 @@ import json
 import os
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import IO, Any, Callable
 
 CONFIG = "config.json"
 RUN = "run.json"
@@ -56,20 +56,26 @@ EVAL_KEYS = ("status", "probes")
 PROBE_KEYS = ("top1", "top1_best", "epochs", "labels", "n_train", "n_test", "k", "g2", "n", "seconds")
 
 
-def write_json(path: str | Path, obj: Any) -> None:
-    """Writes ``obj`` as JSON to a temporary file beside ``path``, fsyncs, then renames over it."""
+def write_atomic(path: str | Path, write: Callable[[IO], None], binary: bool = False) -> None:
+    """Calls ``write(file)`` on a temporary file beside ``path``, fsyncs, then renames it over ``path``:
+    readers see the old file or the new one, never a part (checkpoints use it too)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(obj, f, indent=2)
+        with os.fdopen(fd, "wb" if binary else "w") as f:
+            write(f)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def write_json(path: str | Path, obj: Any) -> None:
+    """Writes ``obj`` as indented JSON, atomically (``write_atomic``)."""
+    write_atomic(path, lambda f: json.dump(obj, f, indent=2))
 
 
 def update_json(path: str | Path, **updates: Any) -> dict[str, Any]:

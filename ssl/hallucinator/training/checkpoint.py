@@ -1,14 +1,12 @@
 """Atomic, code-free checkpoints: plain types and tensors, loaded with ``weights_only=True``."""
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from ..rundir import NON_DEFINING_KEYS
+from ..rundir import NON_DEFINING_KEYS, write_atomic
 
 FORMAT = "hallucinator-checkpoint/1"
 
@@ -22,19 +20,8 @@ class ConfigMismatchError(CheckpointError):
 
 
 def save_atomic(state: dict[str, Any], path: str | Path) -> None:
-    """Writes to a temporary file in the same directory, fsyncs, then renames over ``path``."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(state, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """Saves ``state`` with ``rundir.write_atomic``: a kill mid-save leaves the previous checkpoint."""
+    write_atomic(path, lambda f: torch.save(state, f), binary=True)
 
 
 def load(path: str | Path) -> dict[str, Any]:
