@@ -48,6 +48,14 @@ def _metrics(runs: pd.DataFrame) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
 
+def _collapsed_note(runs: pd.DataFrame, profile: str, dataset: str) -> str:
+    """'\nCOLLAPSED: <runs>' for the runs of this page whose embedding collapsed (see aggregate)."""
+    if "collapse" not in runs:
+        return ""
+    hit = runs[(runs.profile == profile) & (runs.dataset == dataset) & (runs.collapse.fillna("") != "")]
+    return f"\nCOLLAPSED (G2 or pairwise cosine near 1): {', '.join(hit.run_name)}" if len(hit) else ""
+
+
 def similarity_figures(runs: pd.DataFrame) -> list[tuple[str, plt.Figure]]:
     """Fig. 4: positive-pair cosine similarity S(q,k) and S(q̂,k) per epoch, mean ± std over seeds."""
     m = _metrics(runs)
@@ -71,7 +79,8 @@ def similarity_figures(runs: pd.DataFrame) -> list[tuple[str, plt.Figure]]:
                                     agg["mean"] + agg["std"].fillna(0), color=color, alpha=0.15)
         ax.set(xlabel="epoch", ylabel="positive-pair cosine similarity",
                title=f"Positive-pair similarity over training — {where} "
-                     "(solid: S(q,k), dashed: S(q̂,k); band: ±1 std over seeds)")
+                     "(solid: S(q,k), dashed: S(q̂,k); band: ±1 std over seeds)"
+                     + _collapsed_note(runs, profile, ds))
         ax.grid(alpha=0.3)
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.legend(fontsize=8, loc="best")
@@ -230,11 +239,8 @@ def curve_figures(runs: pd.DataFrame) -> list[tuple[str, plt.Figure]]:
         variants = [v for v in VARIANT_COLORS if v in set(part.variant)]
         fig.legend([Line2D([], [], color=VARIANT_COLORS[v]) for v in variants], variants,
                    loc="lower center", ncol=len(variants), fontsize=9)
-        collapsed = runs[(runs.dataset == ds) & (runs.profile == profile) & (runs.get("collapse", "") != "")] \
-            if "collapse" in runs else runs.iloc[0:0]
-        note = f"; COLLAPSED: {', '.join(collapsed.run_name)}" if len(collapsed) else ""
-        fig.suptitle(f"Training curves — {where} (one line per run and seed; from metrics.jsonl){note}",
-                     fontsize=11)
+        fig.suptitle(f"Training curves — {where} (one line per run and seed; from metrics.jsonl)"
+                     + _collapsed_note(runs, profile, ds), fontsize=11)
         fig.tight_layout(rect=(0, 0.04, 1, 1))
         out.append((f"Training curves ({where})", fig))
     return out
