@@ -99,9 +99,9 @@ def weights_source(weights: str, method: str | None = None,
             source.update(found)
             source["method"] = source.get("method") or UNKNOWN
             source["origin"] = f"{SOURCE_KEY} of {weights}"
-    elif path.is_file() and (path.parent / "results.json").is_file():
+    elif path.is_file() and (path.parent / rundir.TRANSFER_RESULTS).is_file():
         try:
-            run = json.loads((path.parent / "results.json").read_text())
+            run = json.loads((path.parent / rundir.TRANSFER_RESULTS).read_text())
         except ValueError:
             run = {}
         if isinstance(run, dict) and "method" in run:
@@ -176,7 +176,7 @@ def write_json(path: str | Path, payload: dict) -> Path:
 
 def summarize_trials(trial_dirs: list[str | Path], out: str | Path) -> dict:
     """Mean and sample std per metric over trials' results.json; written to ``out``."""
-    runs = [json.loads((Path(d) / "results.json").read_text()) for d in trial_dirs]
+    runs = [json.loads((Path(d) / rundir.TRANSFER_RESULTS).read_text()) for d in trial_dirs]
     if not runs:
         raise ValueError("no trials to summarise")
     summary = {k: runs[0].get(k) for k in SUMMARY_KEYS}

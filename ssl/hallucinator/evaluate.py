@@ -48,7 +48,7 @@ class _RawPixels(torch.nn.Module):
 
 
 def _encoder_from_run(run_dir: Path, cfg: TrainConfig, device: torch.device):
-    state = checkpoint.load(run_dir / "checkpoint.pt")
+    state = checkpoint.load(run_dir / rundir.CHECKPOINT)
     if state["epoch"] < cfg.epochs:
         raise RuntimeError(f"{run_dir} finished {state['epoch']}/{cfg.epochs} epochs; pretraining is not done")
     model = build_method(model_config_from(cfg))
