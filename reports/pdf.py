@@ -59,8 +59,8 @@ def _column_chunks(table: Table) -> list[list[str]]:
 
 
 def _widths(header: list[str], rows: list[list[str]]) -> list[int]:
-    """Characters per column (10-40), from the widest cell of the whole table (all its pages)."""
-    return [max(10, min(40, max([len(h) // 2 + 1] + [len(r[i]) for r in rows])))
+    """Characters per column (10-70), from the widest cell of the whole table (all its pages)."""
+    return [max(10, min(70, max([len(h) // 2 + 1] + [len(r[i]) for r in rows])))
             for i, h in enumerate(header)]
 
 
