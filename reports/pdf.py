@@ -111,9 +111,13 @@ def table_pages(table: Table) -> list[tuple[str, plt.Figure]]:
     layouts = []
     for cols in chunks:
         rows = frame[cols].values.tolist()
-        widths = _widths(cols, rows)
-        head = ["\n".join(_wrap(h, max(12, w))) for h, w in zip(cols, widths)]
         fontsize = 8 if len(cols) <= 8 else 7
+        widths = _widths(cols, rows)
+        # characters that fit across the table at this font size (~0.62 em per character)
+        fit = int(0.94 * PAGE[0] * 72 / (0.62 * fontsize))
+        if sum(widths) > fit:
+            widths = [max(6, w * fit // sum(widths)) for w in widths]
+        head = ["\n".join(_wrap(h, max(8, w))) for h, w in zip(cols, widths)]
         body = [_wrapped(r, widths) for r in rows]
         layouts += [(head, part, widths, fontsize) for part in _row_pages(head, body, fontsize, 0.97 * axes_height)]
     pages = []

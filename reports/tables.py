@@ -72,7 +72,7 @@ def _values(series) -> str:
 def describe(res: pd.DataFrame, profile: str, probe: str) -> str:
     """Caption text: profile, datasets, backbone, epochs, batch, probe details and seeds."""
     datasets = _values(DATASET_LABELS.get(d, d) for d in res["dataset"])
-    bb = _values(f"{b} (width {w})" if w is not None and w == w else str(b)
+    bb = _values(f"{b} (width {_show(w)})" if w is not None and w == w else str(b)
                  for b, w in zip(res["backbone"], res["width"]))
     seeds = _values(res["seed"])
     extra = []
