@@ -40,7 +40,7 @@ def commands(spec: RunSpec, suite: str, profile: str, runs: Path, gpus: int) -> 
     """The shell commands of one run (pretraining, then evaluation)."""
     out = runs / suite / profile
     run_dir = out / spec.name
-    tags = [f"suite={suite}", f"profile={profile}"]
+    tags = [f"suite={suite}", f"profile={profile}", f"row={json.dumps(spec.row)}"]  # quoted: a label like 0.9 stays a string
     if spec.baseline:
         return [[sys.executable, "-m", "hallucinator.evaluate", str(run_dir), "--baseline", spec.baseline,
                  "--config", spec.preset, "--probes", ",".join(spec.probes), *spec.overrides, *tags]]

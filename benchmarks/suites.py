@@ -10,7 +10,7 @@ Profiles:
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Optional
 
 from hallucinator.methods.factory import METHODS
@@ -24,14 +24,20 @@ PAPER_PROBES = ["linear", "knn"]
 
 @dataclass(frozen=True)
 class RunSpec:
-    """One run directory: pretrain ``preset + overrides`` (unless ``baseline``), then evaluate."""
+    """One run directory: pretrain ``preset + overrides`` (unless ``baseline``), then evaluate.
+
+    ``row`` is the run's row label in its suite's table; it is recorded in config.json (with suite
+    and profile) and the reports read it back: the method (or reference encoder) in Tables 1-2, the
+    ablation level in Tables 3-6 (spelled as ``reports/paper_numbers.csv`` spells it), the variant
+    in Figs 4-5.
+    """
 
     name: str
     preset: str
+    row: str
     overrides: tuple[str, ...] = ()
     probes: tuple[str, ...] = ()
     baseline: Optional[str] = None        # random-init | raw-pixels: no pretraining
-    tags: dict = field(default_factory=dict, compare=False)
 
 
 def _preset(profile: str, method: str, hal: bool, dataset: str) -> str:
@@ -59,40 +65,42 @@ def _gain_table(profile: str, datasets, seeds, methods, data_root) -> list[RunSp
         for seed in seeds:
             for m in methods:
                 for hal in (False, True):
-                    specs.append(RunSpec(f"{m}{'-hal' if hal else ''}-{ds}-s{seed}", _preset(profile, m, hal, ds),
+                    specs.append(RunSpec(f"{m}{'-hal' if hal else ''}-{ds}-s{seed}", _preset(profile, m, hal, ds), m,
                                          (f"seed={seed}", *_data_root(profile, ds, data_root)), _probes(profile)))
             if profile != "paper":  # reference encoders beside the pretrained ones
                 specs.append(RunSpec(f"random-init-{ds}-s{seed}", _preset(profile, "mocov2", False, ds),
-                                     (f"seed={seed}",), _probes(profile), baseline="random-init"))
+                                     "random-init", (f"seed={seed}",), _probes(profile), baseline="random-init"))
         if profile != "paper":
-            specs.append(RunSpec(f"raw-pixels-{ds}", _preset(profile, "mocov2", False, ds), ("seed=0",),
+            specs.append(RunSpec(f"raw-pixels-{ds}", _preset(profile, "mocov2", False, ds), "raw-pixels", ("seed=0",),
                                  ("fast_linear", "fast_linear_1k"), baseline="raw-pixels"))
     return specs
 
 
 # Ablation rows (Tables 3-6): MoCoV2 on IN-200 in the paper; on Fashion-MNIST in the CPU profiles.
-TABLE3_ROWS = {  # label -> (hallucinator?, overrides)
-    "baseline": (False, ()),
-    "cc": (False, ("crop_p=0.5",)),
-    "ae": (True, ("crop_p=none", "hallucinator_layers=0")),
-    "h": (True, ("crop_p=none", "beta_range=0,0")),
-    "ae+h": (True, ("crop_p=none",)),
-    "cc+ae+h": (True, ()),
-}
+# (run name, row label, hallucinator?, overrides); "baseline" rows are the plain MoCoV2 control
+# (Table 3's row with no module enabled).
 ABLATIONS = {
-    "table4": [("baseline", False, ())] + [(f"p{p}", True, (f"crop_p={p}",)) for p in (0.9, 0.8, 0.7, 0.6, 0.5, 0.4)],
-    "table5": [("baseline", False, ())] + [(f"beta{a}_{b}", True, (f"beta_range={a},{b}",))
-                                           for a, b in ((-0.5, 0.0), (0.0, 0.5), (0.5, 1.0), (1.0, 1.5), (0.0, 1.0))],
-    "table6": [("baseline", False, ())] + [(f"n{n}", True, (f"hallucinator_layers={n}",)) for n in range(5)],
-    "table3": [(k, hal, ov) for k, (hal, ov) in TABLE3_ROWS.items()],
+    "table3": [("baseline", "baseline", False, ()),
+               ("cc", "cc", False, ("crop_p=0.5",)),
+               ("ae", "ae", True, ("crop_p=none", "hallucinator_layers=0")),
+               ("h", "h", True, ("crop_p=none", "beta_range=0,0")),
+               ("ae+h", "ae+h", True, ("crop_p=none",)),
+               ("cc+ae+h", "cc+ae+h", True, ())],
+    "table4": [("baseline", "baseline", False, ())]
+    + [(f"p{p}", f"{p:g}", True, (f"crop_p={p}",)) for p in (0.9, 0.8, 0.7, 0.6, 0.5, 0.4)],
+    "table5": [("baseline", "baseline", False, ())]
+    + [(f"beta{a}_{b}", f"({a:g}, {b:g})", True, (f"beta_range={a},{b}",))
+       for a, b in ((-0.5, 0.0), (0.0, 0.5), (0.5, 1.0), (1.0, 1.5), (0.0, 1.0))],
+    "table6": [("baseline", "baseline", False, ())]
+    + [(f"n{n}", str(n), True, (f"hallucinator_layers={n}",)) for n in range(5)],
 }
 
 
 def _ablation(suite: str, profile: str, seeds, data_root) -> list[RunSpec]:
     ds = "in200" if profile == "paper" else "fashion_mnist"
-    return [RunSpec(f"{label}-s{seed}", _preset(profile, "mocov2", hal, ds),
+    return [RunSpec(f"{name}-s{seed}", _preset(profile, "mocov2", hal, ds), row,
                     (f"seed={seed}", *ov, *_data_root(profile, ds, data_root)), _probes(profile))
-            for label, hal, ov in ABLATIONS[suite] for seed in seeds]
+            for name, row, hal, ov in ABLATIONS[suite] for seed in seeds]
 
 
 def _figure(suite: str, profile: str, seeds, data_root) -> list[RunSpec]:
@@ -104,7 +112,7 @@ def _figure(suite: str, profile: str, seeds, data_root) -> list[RunSpec]:
     else:  # Fig 5: 2-D embeddings on the circle
         variants = [(n, h, ("dim=2",)) for n, h, _ in variants]
         probes = ("features_2d", "knn")
-    return [RunSpec(f"{name}-s{seed}", _preset(profile, "mocov2", hal, ds),
+    return [RunSpec(f"{name}-s{seed}", _preset(profile, "mocov2", hal, ds), name,
                     (f"seed={seed}", *ov, *_data_root(profile, ds, data_root)), probes)
             for name, hal, ov in variants for seed in seeds]
 

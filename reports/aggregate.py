@@ -17,18 +17,16 @@ from pathlib import Path
 
 import pandas as pd
 
-from .suites import (BASELINE_METHODS, canonical_dataset, hallucinator_settings, level_of,
-                     variant_of)
+from hallucinator import rundir
 
-REQUIRED_CONFIG_KEYS = ("suite", "profile", "method", "dataset", "seed")
+from .suites import canonical_dataset, level_of, variant_of
+
 REQUIRED_TRANSFER_KEYS = ("task", "method", "hallucinator", "bbox")
 BOX_METRICS = ("AP", "AP50", "AP75")
-# Config keys that name or place a run rather than define it (ignored by ``config_id``).
-_NON_DEFINING = ("seed", "run_name", "name", "tag", "command", "threads", "num_workers", "device",
-                 "knn_every", "on_corrupt")
-METRIC_KEYS = ("epoch", "loss", "lr", "sim_qk", "sim_qhat_k", "g2", "knn_top1", "images_per_s",
-               "epoch_time_s", "peak_mem_mb")
 PROBLEM_COLUMNS = ["run_dir", "suite", "profile", "excluded", "reason"]
+# An embedding has collapsed when its uniformity G2 (Eq 6; 1 = all points equal, 0.207 = uniform
+# on the circle) or the mean pairwise cosine of its queries (steps.jsonl) is this close to 1.
+COLLAPSE_AT = 0.9
 
 
 class RunProblem(Exception):
@@ -80,7 +78,7 @@ def read_metrics(path: Path) -> tuple[pd.DataFrame, list[str]]:
             where = "last line truncated" if i == len(lines) else f"line {i} invalid"
             warnings.append(f"metrics.jsonl: {where} (ignored)")
     frame = pd.DataFrame(rows)
-    for col in METRIC_KEYS:  # null -> NaN, so columns are float even when a key is always null
+    for col in rundir.METRIC_KEYS:  # null -> NaN, so columns are float even when a key is always null
         if col in frame:
             frame[col] = pd.to_numeric(frame[col], errors="coerce")
     if "epoch" in frame:
@@ -89,10 +87,8 @@ def read_metrics(path: Path) -> tuple[pd.DataFrame, list[str]]:
 
 
 def config_id(config: dict) -> str:
-    """Short hash of the config without seed and naming/path keys: same id = same recipe."""
-    keep = {k: v for k, v in config.items() if k not in _NON_DEFINING
-            and not any(s in k.lower() for s in ("dir", "path", "root", "time"))}
-    blob = json.dumps(keep, sort_keys=True, default=str)
+    """Short hash of the config's defining keys (``rundir.defining_config``): same id = same recipe."""
+    blob = json.dumps(rundir.defining_config(config), sort_keys=True, default=str)
     return hashlib.sha1(blob.encode()).hexdigest()[:8]
 
 
@@ -104,9 +100,9 @@ def _path_layout(run_dir: Path, root: Path) -> tuple[str, str]:
     return (parts[0] if parts else ""), ""
 
 
-def _status(run_dir: Path) -> tuple[dict, list[str]]:
+def _status(run_dir: Path) -> dict:
     """Provenance from run.json; raise unless its status is finished."""
-    path = run_dir / "run.json"
+    path = run_dir / rundir.RUN
     if not path.exists():
         raise RunProblem("missing run.json (no status / provenance)")
     prov = read_json(path)
@@ -114,18 +110,55 @@ def _status(run_dir: Path) -> tuple[dict, list[str]]:
     if status == "failed":
         raise RunProblem(f"failed: {prov.get('error') or 'no error message recorded'}")
     if status == "running":
-        extra = "" if (run_dir / "eval.json").exists() else "; no eval.json"
+        extra = "" if (run_dir / rundir.EVAL).exists() else "; no eval.json"
         raise RunProblem(f"unfinished (run.json status 'running'{extra})")
     if status == "interrupted":
         raise RunProblem("interrupted (run.json status 'interrupted'; resumable from its checkpoint)")
     if status != "finished":
         raise RunProblem(f"unknown run.json status {status!r}")
-    return prov, []
+    return prov
 
 
 def _valid_pct(x) -> bool:
     return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x) \
         and 0.0 <= x <= 100.0
+
+
+def _labels(res: dict) -> str:
+    """How many labelled images a probe used: 'N train / M test' when eval.json says."""
+    n_train, n_test, labels = res.get("n_train"), res.get("n_test"), res.get("labels", "")
+    if isinstance(labels, int) and not isinstance(labels, bool):
+        n_train = labels
+    if n_train is None:
+        return str(labels)
+    return f"{n_train} train" + (f" / {n_test} test" if n_test is not None else "")
+
+
+def _last(path: Path, key: str) -> float | None:
+    """The last finite value of ``key`` in a JSONL log (None if the log or the key is absent)."""
+    if not path.exists():
+        return None
+    frame, _ = read_metrics(path)
+    if key not in frame:
+        return None
+    values = pd.to_numeric(frame[key], errors="coerce").dropna()
+    return float(values.iloc[-1]) if len(values) else None
+
+
+def collapse_of(run_dir: Path, evaluation: dict) -> str:
+    """Why the run's embedding looks collapsed ('' if it does not): G2 or pairwise cosine near 1."""
+    found = []
+    fig5 = evaluation.get("probes", {}).get("features_2d")
+    g2 = fig5.get("g2") if isinstance(fig5, dict) else None
+    where = "features_2d"
+    if g2 is None:
+        g2, where = _last(run_dir / rundir.METRICS, "g2"), "last epoch"
+    if g2 is not None and g2 >= COLLAPSE_AT:
+        found.append(f"G2 = {g2:.4f} ({where})")
+    cos = _last(run_dir / rundir.STEPS, "q_pairwise_cos")
+    if cos is not None and cos >= COLLAPSE_AT:
+        found.append(f"mean pairwise cosine = {cos:.4f} (last step)")
+    return "; ".join(found)
 
 
 def _probe_rows(evaluation: dict) -> tuple[list[dict], list[str]]:
@@ -135,11 +168,12 @@ def _probe_rows(evaluation: dict) -> tuple[list[dict], list[str]]:
     if not isinstance(probes, dict):
         raise RunProblem("eval.json has no 'probes' object")
     for name, res in probes.items():
+        if name == "features_2d":  # Fig 5's embeddings and G2 (Eq 6), not a classification probe
+            continue
         if not isinstance(res, dict) or not _valid_pct(res.get("top1")):
             warnings.append(f"probe {name!r}: invalid top1 {res.get('top1') if isinstance(res, dict) else res!r} (probe excluded)")
             continue
-        base = {"probe_epochs": res.get("epochs"), "labels": str(res.get("labels", "")),
-                "k": res.get("k")}
+        base = {"probe_epochs": res.get("epochs"), "labels": _labels(res), "k": res.get("k")}
         rows.append({"probe": name, "top1": float(res["top1"]), **base})
         if name == "linear" and "top1_best" in res:
             if _valid_pct(res["top1_best"]):
@@ -153,38 +187,43 @@ def _probe_rows(evaluation: dict) -> tuple[list[dict], list[str]]:
 
 def load_run(run_dir: Path) -> tuple[dict, list[dict], list[str]]:
     """Load one pre-training run: (run record, probe rows, warnings); raise ``RunProblem``."""
-    config = read_json(run_dir / "config.json")
-    missing = [k for k in REQUIRED_CONFIG_KEYS if k not in config]
+    config = read_json(run_dir / rundir.CONFIG)
+    missing = [k for k in rundir.REQUIRED_CONFIG_KEYS if k not in config]
     if missing:
-        raise RunProblem(f"config.json lacks keys {missing}")
-    prov, warnings = _status(run_dir)
-    eval_path = run_dir / "eval.json"
+        raise RunProblem(f"config.json lacks keys {missing}" + (" (written before runs recorded their row label; "
+                         "re-run it with benchmarks.run)" if missing == ["row"] else ""))
+    prov = _status(run_dir)
+    eval_path = run_dir / rundir.EVAL
     if not eval_path.exists():
         raise RunProblem("pre-training finished but no eval.json (evaluation missing/unfinished)")
     evaluation = read_json(eval_path)
     if evaluation.get("status") != "finished":
         raise RunProblem(f"evaluation unfinished (eval.json status {evaluation.get('status')!r})")
-    probes, probe_warnings = _probe_rows(evaluation)
-    warnings += probe_warnings
-    metrics = run_dir / "metrics.jsonl"
+    probes, warnings = _probe_rows(evaluation)
+    kind = prov.get("kind", rundir.KIND_PRETRAIN)
+    baseline = kind in rundir.BASELINE_KINDS
+    metrics = run_dir / rundir.METRICS
     if metrics.exists():
         warnings += read_metrics(metrics)[1]
-    elif config["method"] not in BASELINE_METHODS:
+    elif not baseline:
         warnings.append("no metrics.jsonl (no training curves)")
     suite = config["suite"]
-    beta, layers = hallucinator_settings(config) if config.get("hallucinator") else (None, None)
     record = {
         "run_dir": str(run_dir), "run_name": run_dir.name, "suite": suite,
-        "profile": config["profile"], "method": config["method"],
-        "hallucinator": bool(config.get("hallucinator", False)),
-        "extrapolation": config.get("extrapolation", "none"), "variant": variant_of(config),
-        "dataset": canonical_dataset(config["dataset"]), "backbone": config.get("backbone", ""),
-        "width": config.get("width"), "epochs": config.get("epochs"),
-        "batch_size": config.get("batch_size"), "seed": int(config["seed"]),
-        "level": level_of(suite, config), "config_id": config_id(config),
-        "crop_p": config.get("crop_p"), "beta_range": json.dumps(beta),
-        "hallucinator_layers": layers,
-        "has_metrics": metrics.exists(), "has_features": (run_dir / "features_2d.npz").exists(),
+        "profile": config["profile"], "row": config["row"], "kind": kind,
+        # a reference encoder is reported under its own name, with no pretraining epochs
+        "method": kind if baseline else config["method"],
+        "hallucinator": bool(config.get("hallucinator", False)) and not baseline,
+        "extrapolation": config.get("extrapolation", "none"),
+        "variant": "baseline" if baseline else variant_of(config),
+        "dataset": canonical_dataset(config["dataset"]),
+        "backbone": "none (pixels)" if kind == "raw-pixels" else config.get("backbone", ""),
+        "width": None if kind == "raw-pixels" else config.get("width"),
+        "epochs": 0 if baseline else config.get("epochs"),
+        "batch_size": None if baseline else config.get("batch_size"), "seed": int(config["seed"]),
+        "level": level_of(suite, config["row"]), "config_id": config_id({**config, "kind": kind}),
+        "has_metrics": metrics.exists(), "has_features": (run_dir / rundir.FEATURES_2D).exists(),
+        "collapse": "" if baseline else collapse_of(run_dir, evaluation),
         **{f"prov_{k}": prov.get(k) for k in ("git_commit", "git_dirty", "torch", "cuda",
                                                 "device_name", "world_size", "command",
                                                 "start_time", "end_time", "wall_time_s")},
@@ -192,12 +231,10 @@ def load_run(run_dir: Path) -> tuple[dict, list[dict], list[str]]:
     return record, probes, warnings
 
 
-def load_transfer(run_dir: Path) -> tuple[dict, list[str]]:
+def load_transfer(run_dir: Path) -> dict:
     """Load one transfer run (results.json, Table 7); raise ``RunProblem`` if unusable."""
-    res = read_json(run_dir / "results.json")
-    prov = {}
-    if (run_dir / "run.json").exists():
-        prov, _ = _status(run_dir)
+    res = read_json(run_dir / rundir.TRANSFER_RESULTS)
+    prov = _status(run_dir) if (run_dir / rundir.RUN).exists() else {}
     missing = [k for k in REQUIRED_TRANSFER_KEYS if k not in res]
     if missing:
         raise RunProblem(f"results.json lacks keys {missing}")
@@ -221,7 +258,7 @@ def load_transfer(run_dir: Path) -> tuple[dict, list[str]]:
             record[f"{group}_{m}"] = float(v)
     record.update({f"prov_{k}": prov.get(k) for k in ("git_commit", "git_dirty", "torch",
                                                       "device_name", "wall_time_s")})
-    return record, []
+    return record
 
 
 def pretrain_top1(pretrain_run: str | None, root: Path) -> float | None:
@@ -232,7 +269,7 @@ def pretrain_top1(pretrain_run: str | None, root: Path) -> float | None:
     if not pretrain_run:
         return None
     for cand in (Path(pretrain_run), root / pretrain_run, root.parent / pretrain_run):
-        if (cand / "config.json").exists():
+        if (cand / rundir.CONFIG).exists():
             try:
                 _, probes, _ = load_run(cand)
             except RunProblem:
@@ -245,7 +282,7 @@ def find_run_dirs(root: Path) -> list[Path]:
     """All directories under ``root`` holding config.json or results.json (not descended)."""
     found = []
     for dirpath, dirnames, filenames in os.walk(root):
-        if "config.json" in filenames or "results.json" in filenames:
+        if rundir.CONFIG in filenames or rundir.TRANSFER_RESULTS in filenames:
             found.append(Path(dirpath))
             dirnames[:] = []
         dirnames.sort()
@@ -253,11 +290,11 @@ def find_run_dirs(root: Path) -> list[Path]:
 
 
 def _flag_duplicates(runs: pd.DataFrame, problems: list[dict]) -> set[str]:
-    """Same config_id and seed twice: keep the latest end_time, exclude the rest."""
+    """Same suite, profile, config_id and seed twice: keep the latest end_time, exclude the rest."""
     dropped: set[str] = set()
     if runs.empty:
         return dropped
-    for _, grp in runs.groupby(["config_id", "seed"]):
+    for _, grp in runs.groupby(["suite", "profile", "config_id", "seed"]):
         if len(grp) < 2:
             continue
         grp = grp.sort_values("prov_end_time", na_position="first")
@@ -290,10 +327,10 @@ def collect(root: str | Path, suite: str | None = None, profile: str | None = No
     records, probe_rows, transfers, problems = [], [], [], []
     for run_dir in find_run_dirs(root) if root.exists() else []:
         path_suite, path_profile = _path_layout(run_dir, root)
-        is_transfer = (run_dir / "results.json").exists()
+        is_transfer = (run_dir / rundir.TRANSFER_RESULTS).exists()
         try:
             if is_transfer:
-                record, warnings = load_transfer(run_dir)
+                record, warnings = load_transfer(run_dir), []
                 record["suite"] = path_suite or "table7"
                 record["profile"] = record["profile"] or path_profile
                 record["pretrain_top1"] = pretrain_top1(record["pretrain_run"], root)
@@ -304,7 +341,7 @@ def collect(root: str | Path, suite: str | None = None, profile: str | None = No
         except RunProblem as err:
             rec_suite, rec_profile = path_suite, path_profile
             try:  # a readable config names the suite better than the path does
-                cfg = json.loads((run_dir / "config.json").read_text())
+                cfg = json.loads((run_dir / rundir.CONFIG).read_text())
                 rec_suite, rec_profile = cfg.get("suite", rec_suite), cfg.get("profile", rec_profile)
             except (OSError, ValueError, AttributeError):
                 pass
@@ -314,6 +351,9 @@ def collect(root: str | Path, suite: str | None = None, profile: str | None = No
             continue
         if not _wanted(rec_suite, rec_profile, suite, profile):
             continue
+        if not is_transfer and record["collapse"]:
+            warnings.append(f"collapsed embedding: {record['collapse']} (near 1 = all points alike); "
+                            "its numbers are kept and flagged in every caption that uses them")
         problems += [{"run_dir": str(run_dir), "suite": rec_suite, "profile": rec_profile,
                       "excluded": False, "reason": f"warning: {w}"} for w in warnings]
         if is_transfer:

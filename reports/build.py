@@ -43,7 +43,9 @@ def provenance_frame(coll: Collection) -> pd.DataFrame:
         if df.empty:
             continue
         cols = {f"prov_{k}": k for k in PROVENANCE_KEYS if f"prov_{k}" in df}
-        part = df[["run_name", "profile"] + list(cols)].rename(columns=cols).assign(kind=kind)
+        part = df[["run_name", "profile"] + list(cols)].rename(columns=cols)
+        part.insert(2, "kind", [f"baseline ({k}), not pretrained" if k != "pretrain" else k
+                                for k in df["kind"]] if "kind" in df else kind)
         frames.append(part)
     if not frames:
         return pd.DataFrame()

@@ -3,7 +3,7 @@
 Columns: ``table, method, hallucinator, dataset, key, level, metric, value, note``.
 ``value`` is the string printed in the paper ('-' where the paper has no number); the loader
 adds ``value_num`` (float, NaN for '-'). Ablation rows (Tables 3-6) carry the varying ``key``
-and its ``level`` spelled as ``reports.suites.level_of`` spells run configs.
+and its ``level`` spelled as the runs record their ``row`` label (benchmarks/suites.py).
 """
 from __future__ import annotations
 

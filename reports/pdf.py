@@ -16,7 +16,10 @@ from .tables import DASH, Table  # noqa: E402
 
 PAGE = (11.69, 8.27)  # A4 landscape, inches
 MAX_COLS = 10
-MAX_LINES = 26  # body text lines per table page
+CAPTION_CHARS = 175   # caption characters per line at 8 pt across the page
+CAPTION_LINE = 0.0155  # one 8-pt caption line, in figure fractions
+# PDF fonts: TrueType (Type 42) embedding; conference checkers reject Type 3 bitmap fonts.
+PDF_RC = {"pdf.fonttype": 42, "ps.fonttype": 42}
 
 
 def _wrap(text: str, width: int) -> list[str]:
@@ -24,11 +27,15 @@ def _wrap(text: str, width: int) -> list[str]:
 
 
 def _page(title: str, subtitle: str = "") -> tuple[plt.Figure, plt.Axes]:
+    """A page with a title, the wrapped caption under it, and an empty axes below the caption."""
     fig = plt.figure(figsize=PAGE)
     fig.text(0.04, 0.955, title, fontsize=14, weight="bold", va="top")
+    top = 0.9
     if subtitle:
-        fig.text(0.04, 0.915, "\n".join(_wrap(subtitle, 175)), fontsize=8, va="top")
-    ax = fig.add_axes((0.03, 0.04, 0.94, 0.78 if subtitle else 0.86))
+        lines = _wrap(subtitle, CAPTION_CHARS)
+        fig.text(0.04, 0.915, "\n".join(lines), fontsize=8, va="top")
+        top = 0.915 - CAPTION_LINE * len(lines) - 0.02
+    ax = fig.add_axes((0.03, 0.04, 0.94, top - 0.04))
     ax.axis("off")
     return fig, ax
 
@@ -51,48 +58,74 @@ def _column_chunks(table: Table) -> list[list[str]]:
     return [label + c for c in chunks]
 
 
-def _draw_table(ax: plt.Axes, header: list[str], rows: list[list[str]], fontsize: float) -> None:
-    """Draw a wrapped, auto-sized table at the top of ``ax``; row heights follow wrapped lines."""
-    widths = [max(10, min(40, max([len(h) // 2 + 1] + [len(r[i]) for r in rows])))
-              for i, h in enumerate(header)]
-    head = ["\n".join(_wrap(h, max(12, w))) for h, w in zip(header, widths)]
-    body = [["\n".join(_wrap(v, w)) for v, w in zip(r, widths)] for r in rows] or [[""] * len(header)]
-    tab = ax.table(cellText=body, colLabels=head, loc="upper center", cellLoc="center",
+def _widths(header: list[str], rows: list[list[str]]) -> list[int]:
+    """Characters per column (10-70), from the widest cell of the whole table (all its pages)."""
+    return [max(10, min(70, max([len(h) // 2 + 1] + [len(r[i]) for r in rows])))
+            for i, h in enumerate(header)]
+
+
+def _wrapped(row: list[str], widths: list[int]) -> list[str]:
+    return ["\n".join(_wrap(v, w)) for v, w in zip(row, widths)]
+
+
+def _height(cells: list[str], fontsize: float) -> float:
+    """Height of one table row in axes fractions of a table page: wrapped lines + padding."""
+    return 0.02 * fontsize / 8 * (max(c.count("\n") + 1 for c in cells) + 0.6)
+
+
+def _draw_table(ax: plt.Axes, head: list[str], body: list[list[str]], widths: list[int],
+                fontsize: float, axes_height: float) -> None:
+    """Draw wrapped ``head`` + ``body`` at the top of ``ax``, row heights from their wrapped lines."""
+    tab = ax.table(cellText=body or [[""] * len(head)], colLabels=head, loc="upper center", cellLoc="center",
                    colWidths=[w / sum(widths) for w in widths])
     tab.auto_set_font_size(False)
     tab.set_fontsize(fontsize)
-    lines = [max(t.count("\n") + 1 for t in row) for row in [head] + body]
-    line_h = 0.024 * fontsize / 8
+    rows = [head] + (body or [[""] * len(head)])
     for (r, _), cell in tab.get_celld().items():
-        cell.set_height(line_h * (lines[r] + 0.6))
+        cell.set_height(_height(rows[r], fontsize) / axes_height)
         if r == 0:
             cell.set_facecolor("#e8e8e8")
             cell.set_text_props(weight="bold")
 
 
+def _row_pages(head: list[str], body: list[list[str]], fontsize: float, room: float) -> list[list[list[str]]]:
+    """Split ``body`` into pages whose rows, under the repeated header, fit in ``room``."""
+    pages, cur, used = [], [], _height(head, fontsize)
+    for row in body:
+        h = _height(row, fontsize)
+        if cur and used + h > room:
+            pages.append(cur)
+            cur, used = [], _height(head, fontsize)
+        cur.append(row)
+        used += h
+    return pages + [cur]
+
+
 def table_pages(table: Table) -> list[tuple[str, plt.Figure]]:
-    """One or more pages for ``table``: columns and rows split so the text stays legible."""
+    """One or more pages for ``table``: columns, then rows, split so every row is on some page."""
     frame = table.frame.fillna(DASH).astype(str)
-    pages = []
     chunks = _column_chunks(table) if len(frame.columns) else [[]]
-    for ci, cols in enumerate(chunks):
+    caption_lines = len(_wrap(table.caption, CAPTION_CHARS)) if table.caption else 0
+    # axes height (figure fractions) as _page makes it; table rows are sized in these units
+    axes_height = (0.915 - CAPTION_LINE * caption_lines - 0.02 if table.caption else 0.9) - 0.04
+    layouts = []
+    for cols in chunks:
         rows = frame[cols].values.tolist()
-        wraps = [max(1, max(len(v) // 40 + 1 for v in r)) for r in rows] or [1]
-        row_chunks, cur, used = [], [], 0
-        for r, n in zip(rows, wraps):
-            if cur and used + n > MAX_LINES:
-                row_chunks.append(cur)
-                cur, used = [], 0
-            cur.append(r)
-            used += n
-        row_chunks.append(cur)
-        for ri, part in enumerate(row_chunks):
-            n_parts = len(chunks) * len(row_chunks)
-            idx = ci * len(row_chunks) + ri + 1
-            title = table.title + (f" (part {idx}/{n_parts})" if n_parts > 1 else "")
-            fig, ax = _page(title, table.caption)
-            _draw_table(ax, cols, part, fontsize=8 if len(cols) <= 8 else 7)
-            pages.append((title, fig))
+        fontsize = 8 if len(cols) <= 8 else 7
+        widths = _widths(cols, rows)
+        # characters that fit across the table at this font size (~0.62 em per character)
+        fit = int(0.94 * PAGE[0] * 72 / (0.62 * fontsize))
+        if sum(widths) > fit:
+            widths = [max(6, w * fit // sum(widths)) for w in widths]
+        head = ["\n".join(_wrap(h, max(8, w))) for h, w in zip(cols, widths)]
+        body = [_wrapped(r, widths) for r in rows]
+        layouts += [(head, part, widths, fontsize) for part in _row_pages(head, body, fontsize, 0.97 * axes_height)]
+    pages = []
+    for i, (head, part, widths, fontsize) in enumerate(layouts, 1):
+        title = table.title + (f" (part {i}/{len(layouts)})" if len(layouts) > 1 else "")
+        fig, ax = _page(title, table.caption)
+        _draw_table(ax, head, part, widths, fontsize, axes_height)
+        pages.append((title, fig))
     return pages
 
 
@@ -125,7 +158,7 @@ def title_page(suite: str, description: str, facts: list[str], contents: list[st
 def write_pdf(path: Path, pages: list[tuple[str, plt.Figure]], title: str) -> list[str]:
     """Write ``pages`` to ``path`` in order, close the figures, return the page titles."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    with PdfPages(path) as pdf:
+    with matplotlib.rc_context(PDF_RC), PdfPages(path) as pdf:
         for _, fig in pages:
             pdf.savefig(fig)
             plt.close(fig)

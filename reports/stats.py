@@ -110,22 +110,6 @@ def paired_gains(df: pd.DataFrame, by: list[str], treat, control, pair: str = "s
     return pd.DataFrame(rows, columns=cols)
 
 
-def gaussian_potential(features, t: float = 2.0, max_points: int = 2000, seed: int = 0) -> float:
-    """Uniformity G_t (paper Eq. 6): mean over distinct pairs of exp(-t‖x−y‖²), l2-normalised.
-
-    More than ``max_points`` rows are subsampled (fixed ``seed``) to bound the O(N²) pairs.
-    """
-    from scipy.spatial.distance import pdist
-
-    x = np.asarray(features, dtype=float)
-    if x.ndim != 2 or len(x) < 2:
-        raise ValueError(f"need an (N>=2, D) feature array, got shape {x.shape}")
-    if len(x) > max_points:
-        x = x[np.random.default_rng(seed).choice(len(x), max_points, replace=False)]
-    x = x / np.linalg.norm(x, axis=1, keepdims=True).clip(min=1e-12)
-    return float(np.exp(-t * pdist(x, "sqeuclidean")).mean())
-
-
 def uniform_circle_g2(t: float = 2.0) -> float:
     """G_t of the uniform distribution on the unit circle: e^{-2t}·I0(2t) (0.2070 for t=2)."""
     from scipy.special import i0

@@ -6,10 +6,8 @@ all of them: Tables 1-2 are "gain" tables (methods x datasets x {w/o, w/}); Tabl
 """
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
-BASELINE_METHODS = ("random-init", "raw-pixels")
 METHOD_ORDER = ("mocov1", "mocov2", "simclr", "simsiam", "random-init", "raw-pixels",
                 "supervised", "infomin")
 METHOD_LABELS = {"mocov1": "MoCoV1", "mocov2": "MoCoV2", "simclr": "SimCLR",
@@ -43,7 +41,7 @@ class Suite:
         name: suite id as written in run configs (``config["suite"]``).
         shape: ``"gain"``, ``"ablation"``, ``"transfer"`` or ``"figure"``.
         paper_table: the paper table its numbers are compared with (or ``None``).
-        key: the varying config key of an ablation (``"modules"`` is derived, see ``level_of``).
+        key: the column heading of an ablation's levels (the runs record their level as ``row``).
         title: one-line description for captions and title pages.
     """
 
@@ -85,81 +83,15 @@ def variant_of(config: dict) -> str:
     return "baseline"
 
 
-def _num(x: float) -> str:
-    return "%g" % float(x)
-
-
-# Mirror of the engine's ``hallucinator.hallucinator.HALLUCINATOR_PRESETS`` (beta range, layers n):
-# a config's ``beta_range`` / ``hallucinator_layers`` of None means "the preset's value".
-HALLUCINATOR_PRESETS = {"paper": ((0.0, 0.1), 3), "table5": ((0.0, 1.0), 3),
-                        "non-parametric": ((0.0, 0.1), 0)}
-
-
-def hallucinator_settings(config: dict) -> tuple[tuple[float, float] | None, int | None]:
-    """(beta_range, layers) of a config: explicit keys, else its ``hallucinator_preset``."""
-    beta, layers = HALLUCINATOR_PRESETS.get(config.get("hallucinator_preset", "paper"), (None, None))
-    if config.get("beta_range") is not None:
-        beta = tuple(float(b) for b in config["beta_range"])
-    if config.get("hallucinator_layers") is not None:
-        layers = int(config["hallucinator_layers"])
-    return beta, layers
-
-
-def modules_of(config: dict) -> str:
-    """Table 3 label: enabled modules among cc (center crop), ae (asymm. extrapolation), h.
-
-    Explicit boolean keys ``center_crop`` / ``asymmetric_extrapolation`` / ``hallucination`` win.
-    Otherwise cc = ``crop_p`` set in (0, 1); ae = the Hallucinator is on (its Eq. 3 is the
-    asymmetric extrapolation) or ``extrapolation == "asymmetric"``; h = the Hallucinator is on
-    with n > 0 layers (n = 0, the non-parametric preset, is extrapolation only).
-    """
-    crop_p = config.get("crop_p")
-    on = bool(config.get("hallucinator"))
-    cc = config.get("center_crop",
-                    crop_p is not None and not _isnan(crop_p) and 0 < float(crop_p) < 1)
-    beta, layers = hallucinator_settings(config)
-    # beta_range (0, 0) makes lambda = 0, so q' = q: the Hallucinator without extrapolation.
-    extrapolates = beta is None or any(float(b) != 0.0 for b in beta)
-    ae = config.get("asymmetric_extrapolation",
-                    (on and extrapolates) or config.get("extrapolation") == "asymmetric")
-    h = config.get("hallucination", on and (layers or 0) > 0)
-    parts = [n for n, on in (("cc", cc), ("ae", ae), ("h", h)) if on]
-    return "+".join(parts) if parts else "none"
-
-
-def _isnan(x) -> bool:
-    try:
-        return math.isnan(float(x))
-    except (TypeError, ValueError):
-        return False
-
-
-def level_of(suite: str, config: dict) -> str:
-    """The row label of ``config`` in ``suite``'s ablation table ('' for non-ablation suites).
-
-    Runs without the Hallucinator in Tables 4-6 are the baseline row (``"baseline"``); a
-    Hallucinator run with ``crop_p`` None (no center crop) is ``"none"`` in Table 4.
-    """
+def level_of(suite: str, row: str) -> str:
+    """The ablation level of a run: its recorded row label in Tables 3-6, '' for other suites."""
     spec = SUITES.get(suite)
-    if spec is None or spec.shape != "ablation":
-        return ""
-    if spec.key == "modules":
-        return modules_of(config)
-    if not config.get("hallucinator"):
-        return "baseline"
-    beta, layers = hallucinator_settings(config)
-    value = {"beta_range": beta, "hallucinator_layers": layers}.get(spec.key, config.get(spec.key))
-    if value is None:
-        return "none"
-    if spec.key == "beta_range":
-        lo, hi = value
-        return "(%s, %s)" % (_num(lo), _num(hi))
-    return _num(value)
+    return row if spec is not None and spec.shape == "ablation" else ""
 
 
 def level_sort_key(suite: str, level: str):
-    """Sort ablation levels: baseline/none first, then numerically where possible."""
-    if level in ("baseline", "none"):
+    """Sort ablation levels: baseline first, then numerically where possible."""
+    if level == "baseline":
         return (0, 0.0, level)
     if SUITES.get(suite) and SUITES[suite].key == "modules":
         order = ["cc", "ae", "h", "ae+h", "cc+ae", "cc+h", "cc+ae+h"]

@@ -72,7 +72,7 @@ def _values(series) -> str:
 def describe(res: pd.DataFrame, profile: str, probe: str) -> str:
     """Caption text: profile, datasets, backbone, epochs, batch, probe details and seeds."""
     datasets = _values(DATASET_LABELS.get(d, d) for d in res["dataset"])
-    bb = _values(f"{b} (width {w})" if w is not None and w == w else str(b)
+    bb = _values(f"{b} (width {_show(w)})" if w is not None and w == w else str(b)
                  for b, w in zip(res["backbone"], res["width"]))
     seeds = _values(res["seed"])
     extra = []
@@ -82,10 +82,27 @@ def describe(res: pd.DataFrame, profile: str, probe: str) -> str:
         extra.append(f"k={_values(res['k'])}")
     if _values(res["labels"]) != "n/a":
         extra.append(f"labels: {_values(res['labels'])}")
-    return (f"Profile {profile}; dataset(s) {datasets}; backbone {bb}; pre-training epochs "
-            f"{_values(res['epochs'])}; batch size {_values(res['batch_size'])}; probe: "
+    pre = res[res["kind"] == "pretrain"] if "kind" in res else res
+    refs = sorted(set(res["kind"]) - {"pretrain"}) if "kind" in res else []
+    text = (f"Profile {profile}; dataset(s) {datasets}; backbone {bb}; pre-training epochs "
+            f"{_values(pre['epochs'])}; batch size {_values(pre['batch_size'])}; probe: "
             f"{PROBE_LABELS.get(probe, probe)} top-1 % ({'; '.join(extra)}); seeds {seeds}. "
             "Cells: mean ± std over seeds (std omitted for one seed).")
+    if refs:
+        text += (f" Reference encoders ({', '.join(METHOD_LABELS.get(r, r) for r in refs)}) are "
+                 "baselines, not pretrained: the epochs and batch size above are the pretraining runs'.")
+    return text + collapse_note(res)
+
+
+def collapse_note(res: pd.DataFrame) -> str:
+    """Caption sentence naming the runs whose embedding collapsed ('' when none did)."""
+    if "collapse" not in res:
+        return ""
+    hit = res[res["collapse"].fillna("") != ""].drop_duplicates("run_name")
+    if hit.empty:
+        return ""
+    return (" COLLAPSED embeddings (G2 or pairwise cosine near 1; see Problems): "
+            + "; ".join(f"{r.run_name}: {r.collapse}" for r in hit.itertuples()) + ".")
 
 
 def _n_note(stats: pd.DataFrame) -> tuple[bool, str]:
@@ -141,7 +158,9 @@ def gain_table(res: pd.DataFrame, suite: str, profile: str, probe: str) -> Table
                f"({paper.note.iloc[0] if len(paper) else ''}); a different setting from ours "
                "unless the caption says otherwise.")
     if no_paper:
-        caption += f" No paper numbers for {', '.join(no_paper)} (not in the paper)."
+        caption += (f" No paper column for {', '.join(no_paper)}: the paper does not report "
+                    f"{'this dataset' if len(no_paper) == 1 else 'these datasets'}, so its numbers "
+                    "(other datasets, other recipe) are on their own page (\"Paper's Table\"), not beside ours.")
     return Table(f"{suite}_{profile}_{probe}", f"{suite.replace('table', 'Table ')} — ours vs paper "
                  f"(profile {profile}, {PROBE_LABELS.get(probe, probe)})", caption,
                  pd.DataFrame(frame_rows), groups)
@@ -155,17 +174,17 @@ def ablation_table(res: pd.DataFrame, suite: str, profile: str, probe: str) -> T
                       for m, d in zip(res.method, res.dataset)]
     stats = mean_std(res, ["setting", "level"])
     uniform, n_note = _n_note(stats)
-    control = res.level.isin(["baseline", "none"])
+    control = res.level == "baseline"
     per_level = []
     for key in res[~control].groupby(["setting", "level"]).groups:
         sub = res[(res.setting == key[0]) & ((res.level == key[1]) | control)]
-        g = paired_gains(sub, ["setting"], sub.level == key[1], sub.level.isin(["baseline", "none"]))
+        g = paired_gains(sub, ["setting"], sub.level == key[1], sub.level == "baseline")
         per_level.append((key, g["ci"].iloc[0] if len(g) else None))
     delta = dict(per_level)
     paper = load_paper_numbers(spec.paper_table)
     paper_order = list(paper.level)
     levels = sorted(set(stats.level) | set(paper_order),
-                    key=lambda l: (l not in ("baseline", "none"),
+                    key=lambda l: (l != "baseline",
                                    paper_order.index(l) if l in paper_order else len(paper_order),
                                    level_sort_key(suite, l)))
     multi = stats.setting.nunique() > 1
@@ -188,9 +207,9 @@ def ablation_table(res: pd.DataFrame, suite: str, profile: str, probe: str) -> T
                 "paper top-1": p["value"].iloc[0] if len(p) else DASH})
             rows.append(row)
     key_note = {"modules": "cc = center cropping, ae = asymmetric extrapolation, h = hallucination "
-                "(derived from crop_p / extrapolation / hallucinator_layers unless the config names "
-                "them explicitly); 'none' is the baseline."}.get(spec.key, f"Varying key: {spec.key}; "
-                "'baseline' = the same method without the Hallucinator.")
+                "(row labels as recorded by each run); 'baseline' has none of them."}.get(
+                    spec.key, f"Varying key: {spec.key} (row labels as recorded by each run); "
+                    "'baseline' = the same method without the Hallucinator.")
     caption = (describe(res, profile, probe) + n_note + " " + key_note + " Δ = level − baseline "
                "over seed-matched pairs, paired 95% t-interval. Paper column: transcribed from the "
                f"paper's {spec.paper_table.replace('table', 'Table ')} (MoCoV2, ResNet-50, IN-200, "
@@ -217,7 +236,7 @@ def summary_table(res: pd.DataFrame, suite: str, profile: str) -> Table:
     caption = (f"All result cells of suite {suite}, profile {profile}, one row per configuration "
                "and probe; top-1 % mean ± std over seeds, read from eval.json. "
                "Probes: " + "; ".join(f"{p} = {PROBE_LABELS[p]}" for p in PROBE_ORDER
-                                      if p in set(stats.probe)) + ".")
+                                      if p in set(stats.probe)) + "." + collapse_note(res))
     return Table(f"{suite}_{profile}_summary", f"{suite}: all results (profile {profile})",
                  caption, frame.reset_index(drop=True))
 

@@ -44,6 +44,7 @@ import statistics
 from functools import lru_cache
 from pathlib import Path
 
+from hallucinator import rundir
 from safe_weights import read_pkl
 
 METRICS = ("AP", "AP50", "AP75")
@@ -106,9 +107,9 @@ def weights_source(weights: str, method: str | None = None,
             source.update(found)
             source["method"] = source.get("method") or UNKNOWN
             source["origin"] = f"{SOURCE_KEY} of {weights}"
-    elif path.is_file() and (path.parent / "results.json").is_file():
+    elif path.is_file() and (path.parent / rundir.TRANSFER_RESULTS).is_file():
         try:
-            run = json.loads((path.parent / "results.json").read_text())
+            run = json.loads((path.parent / rundir.TRANSFER_RESULTS).read_text())
         except ValueError:
             run = {}
         if isinstance(run, dict) and "method" in run:
@@ -191,15 +192,15 @@ def sha256_of(path: str | Path) -> str | None:
 
 
 def write_json(path: str | Path, payload: dict) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(payload, indent=2, sort_keys=True, allow_nan=False) + "\n")
-    return path
+    """Checks ``payload`` is strict JSON (no NaN/inf), then writes it with ``rundir.write_json``."""
+    json.dumps(payload, allow_nan=False)
+    rundir.write_json(path, payload)
+    return Path(path)
 
 
 def summarize_trials(trial_dirs: list[str | Path], out: str | Path) -> dict:
     """Mean and sample std per metric over trials' results.json; written to ``out``."""
-    runs = [json.loads((Path(d) / "results.json").read_text()) for d in trial_dirs]
+    runs = [json.loads((Path(d) / rundir.TRANSFER_RESULTS).read_text()) for d in trial_dirs]
     if not runs:
         raise ValueError("no trials to summarise")
     summary = {k: runs[0].get(k) for k in SUMMARY_KEYS}

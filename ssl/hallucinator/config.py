@@ -63,8 +63,10 @@ class TrainConfig(ModelConfig):
     eval_train_subset: Optional[int] = None  # evaluate.py: first N training images for the probes (None = all)
     eval_test_subset: Optional[int] = None   # evaluate.py: first N test images (None = all)
     metrics_batch: int = 1024              # fixed held-out images for G2 / similarity diagnostics
-    suite: str = ""                        # tags read by the benchmarks' aggregation
+    tensorboard: bool = True               # also write TensorBoard event files (run_dir/tensorboard)
+    suite: str = ""                        # where the run sits in the benchmarks' tables (hallucinator.rundir)
     profile: str = ""
+    row: str = ""                          # the row label of its suite's table (benchmarks/suites.py)
 
     def validate(self) -> None:
         """Checks values that a type cannot express; raises ``ConfigError``."""

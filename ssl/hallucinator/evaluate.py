@@ -27,9 +27,11 @@ from .data import DATASETS, build_dataset
 from .evaluation.fast_probe import balanced_subset, logistic_regression_top1
 from .evaluation.features import extract_features
 from .evaluation.knn import knn_top1
-from .evaluation.linear_probe import linear_probe, write_json
+from .evaluation.linear_probe import linear_probe
 from .methods import build_method, model_config_from
 from .metrics import uniformity
+from .rundir import write_json
+from . import rundir
 from .training import checkpoint, provenance
 from .training.pipeline import subset
 from .training.trainer import pick_device
@@ -46,7 +48,7 @@ class _RawPixels(torch.nn.Module):
 
 
 def _encoder_from_run(run_dir: Path, cfg: TrainConfig, device: torch.device):
-    state = checkpoint.load(run_dir / "checkpoint.pt")
+    state = checkpoint.load(run_dir / rundir.CHECKPOINT)
     if state["epoch"] < cfg.epochs:
         raise RuntimeError(f"{run_dir} finished {state['epoch']}/{cfg.epochs} epochs; pretraining is not done")
     model = build_method(model_config_from(cfg))
@@ -63,7 +65,7 @@ def evaluate(run_dir: Path, probes: list[str], cfg: TrainConfig, baseline: str |
     device = pick_device(cfg, 0)
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
-    out_path = run_dir / "eval.json"
+    out_path = run_dir / rundir.EVAL
     result = json.loads(out_path.read_text()) if out_path.exists() else {}
     result.setdefault("probes", {})
     result["status"] = "running"
@@ -122,8 +124,10 @@ def evaluate(run_dir: Path, probes: list[str], cfg: TrainConfig, baseline: str |
                 raise ValueError(f"features_2d needs a 2-D embedding (dim=2), this run has dim={emb.shape[1]}")
             emb = torch.nn.functional.normalize(emb, dim=1)
             g2 = uniformity(emb).item()
-            np.savez(run_dir / "features_2d.npz", features=emb.numpy(), labels=labels.numpy(), g2=g2)
+            np.savez(run_dir / rundir.FEATURES_2D, features=emb.numpy(), labels=labels.numpy(), g2=g2)
             res = {"g2": g2, "n": emb.shape[0]}
+        if "top1" in res:  # how many labelled images the probe saw
+            res.update(n_train=res["labels"] if isinstance(res.get("labels"), int) else len(train), n_test=len(test))
         res["seconds"] = round(time.time() - t0, 1)
         result["probes"][probe] = res
         write_json(out_path, result)  # each finished probe is kept even if a later one fails
@@ -134,15 +138,12 @@ def evaluate(run_dir: Path, probes: list[str], cfg: TrainConfig, baseline: str |
 
 
 def _write_baseline_run(run_dir: Path, cfg: TrainConfig, baseline: str) -> None:
+    """config.json is the encoder's own (loadable) config; run.json's ``kind`` says it was not pretrained."""
     run_dir.mkdir(parents=True, exist_ok=True)
-    conf = to_dict(cfg)
-    conf.update(method=baseline, hallucinator=False, epochs=0, crop_p=None)
-    if baseline == "raw-pixels":
-        conf.update(backbone="none", width=0)
-    (run_dir / "config.json").write_text(json.dumps(conf, indent=2))
+    write_json(run_dir / rundir.CONFIG, to_dict(cfg))
     info = provenance.collect(pick_device(cfg, 0), 1, cfg.seed)
-    provenance.write(run_dir / "run.json", {**info, "status": "finished", "end_time": provenance.now(),
-                                            "wall_time_s": 0.0, "suite": cfg.suite, "profile": cfg.profile})
+    write_json(run_dir / rundir.RUN, {**info, "status": "finished", "kind": baseline, "end_time": provenance.now(),
+                                      "wall_time_s": None})
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -164,7 +165,7 @@ def main(argv: list[str] | None = None) -> int:
         cfg = load_config(args.config, args.overrides)
         _write_baseline_run(args.run_dir, cfg, args.baseline)
     else:
-        cfg_path = args.run_dir / "config.json"
+        cfg_path = args.run_dir / rundir.CONFIG
         if not cfg_path.exists():
             print(f"error: {args.run_dir} has no config.json: not a run directory", file=sys.stderr)
             return 2

@@ -57,12 +57,16 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {run_dir_for(cfg)} already has a checkpoint (drop --no-resume to continue it)", file=sys.stderr)
         return 2
     from .data import DatasetNotFoundError
+    from .training.checkpoint import ConfigMismatchError
     try:
         trainer = Trainer(cfg)
         trainer.fit()
     except DatasetNotFoundError as e:
         print(f"data error: {e}", file=sys.stderr)
         return 3
+    except ConfigMismatchError as e:
+        print(f"config error: {e}", file=sys.stderr)
+        return 2
     finally:
         from . import distributed
         distributed.shutdown()

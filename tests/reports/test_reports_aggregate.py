@@ -6,7 +6,7 @@ import pytest
 from reports_fixtures import make_run, make_transfer
 
 from reports.aggregate import collect, read_metrics
-from reports.suites import HALLUCINATOR_PRESETS, level_of, modules_of
+from reports.suites import level_of
 
 
 def _reason(coll, name):
@@ -66,7 +66,7 @@ def test_duplicates_and_filters(tmp_path):
     make_run(tmp_path, "a", seed=0, top1=50.0)
     make_run(tmp_path, "b", seed=0, top1=52.0)  # same recipe and seed: duplicate
     make_run(tmp_path, "c", seed=0, top1=40.0, profile="smoke")
-    make_run(tmp_path, "d", seed=0, top1=40.0, suite="table2", dataset="imagenet200")
+    make_run(tmp_path, "d", seed=0, top1=40.0, suite="table2", dataset="in200")
     coll = collect(tmp_path, suite="table1", profile="demo")
     assert len(coll.runs) == 1
     assert "duplicate" in coll.problems[coll.problems.excluded].reason.iloc[0]
@@ -86,32 +86,24 @@ def test_transfer_records(tmp_path):
     assert "segm" in _reason(coll, "coco1").reason
 
 
-def test_levels():
-    base = {"method": "mocov2", "hallucinator": True, "extrapolation": "none",
-            "crop_p": 0.5, "hallucinator_layers": 3}
-    assert level_of("table4", base) == "0.5"
-    assert level_of("table4", {**base, "hallucinator": False}) == "baseline"
-    assert level_of("table5", {**base, "beta_range": [0.0, 1.0]}) == "(0, 1)"
-    assert level_of("table6", {**base, "hallucinator_layers": 0}) == "0"
-    assert modules_of(base) == "cc+ae+h"
-    assert modules_of({"hallucinator": False, "extrapolation": "none"}) == "none"
-    assert modules_of({**base, "crop_p": None, "hallucinator_layers": 0}) == "ae"
-    assert modules_of({"hallucinator": False, "crop_p": 0.5}) == "cc"
-    assert modules_of({"hallucinator": False, "hallucination": True, "crop_p": None}) == "h"
-    assert level_of("table1", base) == ""
-    # None = the engine preset's value
-    engine = {"hallucinator": True, "hallucinator_preset": "table5", "beta_range": None,
-              "hallucinator_layers": None, "crop_p": None}
-    assert level_of("table5", engine) == "(0, 1)"
-    assert level_of("table6", {**engine, "hallucinator_preset": "non-parametric"}) == "0"
-    assert level_of("table4", engine) == "none"
-    assert modules_of({**engine, "hallucinator_preset": "non-parametric"}) == "ae"
+def test_levels_are_the_recorded_row_labels(tmp_path):
+    """Ablation rows come from config.json's ``row`` (written by benchmarks.run), not from guessing."""
+    make_run(tmp_path, "base", suite="table5", row="baseline")
+    make_run(tmp_path, "b01", suite="table5", hallucinator=True, beta_range=[0.0, 1.0], row="(0, 1)")
+    make_run(tmp_path, "g", row="mocov2")
+    coll = collect(tmp_path)
+    levels = dict(zip(coll.runs.run_name, coll.runs.level))
+    assert levels == {"base": "baseline", "b01": "(0, 1)", "g": ""}
+    assert level_of("table3", "cc+ae+h") == "cc+ae+h" and level_of("fig4", "mocov2-hal") == ""
 
 
-def test_presets_mirror_the_engine():
-    lib = pytest.importorskip("hallucinator.hallucinator")
-    mirror = {k: (tuple(p.beta), p.layers) for k, p in lib.HALLUCINATOR_PRESETS.items()}
-    assert mirror == HALLUCINATOR_PRESETS
+def test_run_without_row_label_is_excluded_with_the_reason(tmp_path):
+    run = make_run(tmp_path, "old")
+    cfg = json.loads((run / "config.json").read_text())
+    del cfg["row"]
+    (run / "config.json").write_text(json.dumps(cfg))
+    coll = collect(tmp_path)
+    assert coll.runs.empty and "row label" in _reason(coll, "old").reason
 
 
 def test_interrupted_run_is_excluded(tmp_path):

@@ -36,7 +36,7 @@ def test_figure_suites(tmp_path):
     runs = tmp_path / "runs"
     for seed in range(2):
         make_run(runs, f"b{seed}", suite="fig4", seed=seed)
-        make_run(runs, f"h{seed}", suite="fig4", seed=seed, hallucinator=True, extrapolation="asymmetric")
+        make_run(runs, f"h{seed}", suite="fig4", seed=seed, hallucinator=True)
         make_run(runs, f"s{seed}", suite="fig4", seed=seed, extrapolation="symmetric")
         make_run(runs, f"b{seed}", suite="fig5", seed=seed, features=True)
         make_run(runs, f"h{seed}", suite="fig5", seed=seed, features=True, hallucinator=True)

@@ -47,7 +47,7 @@ def test_ablation_tables_shape():
     assert list(t4.level) == ["0.9", "0.8", "0.7", "0.6", "0.5", "0.4"]
     assert list(t6.level) == ["0", "1", "2", "3", "4"]
     assert "(0, 1)" in set(t5.level)
-    assert _value("table3", level="none") == "62.57"
+    assert _value("table3", level="baseline") == "62.57"
     assert _value("table3", level="cc+ae+h") == "63.58"
     assert _value("table4", level="0.6") == "63.56"
     assert _value("table5", level="(-0.5, 0)") == "62.80"

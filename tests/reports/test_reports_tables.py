@@ -41,10 +41,10 @@ def test_writers_contain_caption_and_paper_numbers(runs_root):
 
 def test_ablation_table(tmp_path):
     for seed in range(2):
-        make_run(tmp_path, f"base{seed}", suite="table4", seed=seed, top1=59.0 + seed)
+        make_run(tmp_path, f"base{seed}", suite="table4", seed=seed, top1=59.0 + seed, row="baseline")
         for p in (0.5, 0.6):
             make_run(tmp_path, f"p{p}s{seed}", suite="table4", seed=seed, crop_p=p,
-                     hallucinator=True, extrapolation="asymmetric", top1=60.0 + p + seed)
+                     hallucinator=True, row=f"{p:g}", top1=60.0 + p + seed)
     t = _by_name(build_tables(collect(tmp_path, suite="table4"), "table4"))["table4_demo_linear"]
     frame = t.frame.set_index("crop_p")
     assert list(frame.index) == ["baseline", "0.9", "0.8", "0.7", "0.6", "0.5", "0.4"]
@@ -55,7 +55,7 @@ def test_ablation_table(tmp_path):
 
 
 def test_transfer_table(tmp_path):
-    make_run(tmp_path, "pre_hall", suite="table2", dataset="imagenet1k", hallucinator=True, top1=63.5)
+    make_run(tmp_path, "pre_hall", suite="table2", dataset="imagenet", hallucinator=True, top1=63.5)
     for trial in range(2):
         for hall in (False, True):
             make_transfer(tmp_path, f"voc{hall}{trial}", "voc", "mocov2", hall, trial, 50 + hall + trial,

@@ -21,7 +21,7 @@ from transfer_helpers import REPO_ROOT, TRANSFER, run_script
 def fake_pretrain_run(folder, top1=67.9):
     """A finished pre-training run directory (what reports.aggregate.load_run accepts)."""
     folder.mkdir(parents=True)
-    config = {"suite": "table2", "profile": "paper", "method": "mocov2", "hallucinator": True,
+    config = {"suite": "table2", "profile": "paper", "row": "mocov2", "method": "mocov2", "hallucinator": True,
               "dataset": "imagenet", "backbone": "resnet50", "epochs": 200, "seed": 0}
     (folder / "config.json").write_text(json.dumps(config))
     (folder / "run.json").write_text(json.dumps({"status": "finished"}))

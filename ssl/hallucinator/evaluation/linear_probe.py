@@ -8,7 +8,6 @@ Resumable: the classifier, optimiser and per-epoch accuracies are checkpointed e
 """
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any, Optional
 
@@ -116,8 +115,3 @@ def _evaluate(backbone, clf, test, norm, size, device, batch_size) -> float:
         total += len(y)
     return 100.0 * correct / total
 
-
-def write_json(path: Path, data: dict) -> None:
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(data, indent=2))
-    tmp.replace(path)

@@ -1,37 +1,27 @@
 """Atomic, code-free checkpoints: plain types and tensors, loaded with ``weights_only=True``."""
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from ..rundir import NON_DEFINING_KEYS, write_atomic
+
 FORMAT = "hallucinator-checkpoint/1"
-# Keys that may differ between the run that wrote a checkpoint and the one resuming it.
-RESUMABLE_DIFFERENCES = {"output_dir", "run_name", "device", "threads", "num_workers", "knn_every",
-                         "data_root", "suite", "profile"}
 
 
 class CheckpointError(RuntimeError):
     """A checkpoint that cannot be used: unreadable, foreign, or from another configuration."""
 
 
+class ConfigMismatchError(CheckpointError):
+    """The checkpoint was written by a configuration that differs in keys defining the run."""
+
+
 def save_atomic(state: dict[str, Any], path: str | Path) -> None:
-    """Writes to a temporary file in the same directory, fsyncs, then renames over ``path``."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(state, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """Saves ``state`` with ``rundir.write_atomic``: a kill mid-save leaves the previous checkpoint."""
+    write_atomic(path, lambda f: torch.save(state, f), binary=True)
 
 
 def load(path: str | Path) -> dict[str, Any]:
@@ -50,8 +40,10 @@ def load(path: str | Path) -> dict[str, Any]:
 def check_compatible(saved: dict[str, Any], current: dict[str, Any], path: str | Path) -> None:
     """Refuses to resume from a checkpoint written with a different configuration."""
     diff = {k: (saved.get(k), current.get(k)) for k in set(saved) | set(current)
-            if k not in RESUMABLE_DIFFERENCES and saved.get(k) != current.get(k)}
+            if k not in NON_DEFINING_KEYS and saved.get(k) != current.get(k)}
     if diff:
-        lines = "\n".join(f"  {k}: checkpoint={a!r} now={b!r}" for k, (a, b) in sorted(diff.items()))
-        raise CheckpointError(f"{path} was written by a different configuration; refusing to resume:\n{lines}\n"
-                              "Use another run_name/output_dir for a new run, or restore the original keys.")
+        keys = "; ".join(f"{k}: checkpoint {a!r}, now {b!r}" for k, (a, b) in sorted(diff.items()))
+        why = (" (the cosine schedule spans the configured epochs, so a run cannot be extended in place:"
+               " a longer run is a new run)") if "epochs" in diff else ""
+        raise ConfigMismatchError(f"{path} was written by a different configuration ({keys}){why}; refusing to "
+                              "resume. Use another run_name/output_dir for a new run, or restore those keys.")

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import json
 import platform
 import subprocess
 import sys
@@ -46,8 +45,3 @@ def collect(device: torch.device, world_size: int, seed: int) -> dict[str, Any]:
         "start_time": now(),
     }
 
-
-def write(path: Path, info: dict[str, Any]) -> None:
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(info, indent=2))
-    tmp.replace(path)

@@ -1,8 +1,7 @@
 """The pretraining loop: one code path for a single process and torchrun; rank 0 does all I/O.
 
-Run directory (``output_dir/run_name``): ``config.json`` (resolved config), ``run.json``
-(provenance and status), ``metrics.jsonl`` (one line per epoch), ``checkpoint.pt`` (atomic,
-weights-only; every epoch and on SIGTERM/SIGINT).
+Writes the run directory of ``hallucinator.rundir`` (``output_dir/run_name``): config.json,
+run.json, metrics.jsonl (+ TensorBoard), checkpoint.pt (every epoch and on SIGTERM/SIGINT).
 """
 from __future__ import annotations
 
@@ -18,15 +17,14 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from .. import distributed
+from .. import distributed, rundir
 from ..config import TrainConfig, to_dict
-from ..data import DATASETS, build_dataset
-from ..augmentations import Normalize
-from ..evaluation.features import eval_resize, extract_features
-from ..evaluation.knn import knn_top1
+from ..data import build_dataset
+from ..evaluation.monitor import Monitor
 from ..methods import build_method, model_config_from
-from ..metrics import positive_similarity, uniformity
+from ..metrics import positive_similarity
 from . import checkpoint, provenance
+from .metric_log import MetricLog, epoch_line
 from .pipeline import TrainData, subset
 from .schedule import build_schedule
 
@@ -60,7 +58,7 @@ class Trainer:
             torch.set_num_threads(cfg.threads)
         self.device = pick_device(cfg, self.dist.local_rank)
         self.run_dir = run_dir_for(cfg)
-        self.ckpt_path = self.run_dir / "checkpoint.pt"
+        self.ckpt_path = self.run_dir / rundir.CHECKPOINT
         self.show_progress = show_progress and self.is_main
         torch.manual_seed(cfg.seed)
         self.model = build_method(model_config_from(cfg)).to(self.device)
@@ -82,7 +80,10 @@ class Trainer:
         self.epoch, self.step = 0, 0          # position: completed epochs, steps done in this epoch
         self.partial: dict[str, float] = {}  # running sums of the current epoch (for mid-epoch resume)
         self._stop_signal: Optional[int] = None
-        self._probe = self._fixed_probe_batch()
+        self._previous_wall = 0.0            # wall time of the invocations this one resumes
+        self._resumed_from: Optional[tuple[Path, int, int]] = None  # (checkpoint, epoch, step) if resumed
+        self.monitor = self._build_monitor()
+        self.log: Optional[MetricLog] = None  # opened by fit() on rank 0
         if resume and self.ckpt_path.exists():
             self._load(self.ckpt_path)
 
@@ -108,114 +109,77 @@ class Trainer:
         torch.set_rng_state(state["rng_cpu"])
         if state["rng_cuda"] and self.device.type == "cuda":
             torch.cuda.set_rng_state_all(state["rng_cuda"])
-        if self.is_main:
-            self._truncate_metrics(self.epoch)
-            print(f"resumed {path} at epoch {self.epoch} step {self.step}", flush=True)
+        self._resumed_from = (path, self.epoch, self.step)
 
-    def _truncate_metrics(self, done_epochs: int) -> None:
-        path = self.run_dir / "metrics.jsonl"
-        if path.exists():
-            keep = []
-            for line in path.read_text().splitlines():
-                try:
-                    if json.loads(line)["epoch"] <= done_epochs:
-                        keep.append(line)
-                except (json.JSONDecodeError, KeyError):
-                    break
-            path.write_text("".join(k + "\n" for k in keep))
-
-    # ----- diagnostics -------------------------------------------------------------------
-    def _fixed_probe_batch(self) -> Optional[torch.Tensor]:
-        """The first ``metrics_batch`` test images, normalised (for G2); also sets the kNN sets.
-
-        None when the dataset has no test split here (diagnostics are then skipped).
-        """
+    def _build_monitor(self) -> Monitor:
+        """G2/kNN on the test split; without a test split here the diagnostics are skipped."""
         cfg = self.cfg
-        self._knn_sets = None
         try:
             test = subset(build_dataset(cfg.dataset, cfg.data_root, "test"), cfg.eval_test_subset)
         except (FileNotFoundError, ValueError):
-            return None
-        info = DATASETS[cfg.dataset]
-        size = cfg.image_size or info.image_size
-        if cfg.knn_every > 0:
-            train = subset(build_dataset(cfg.dataset, cfg.data_root, "train"), cfg.knn_train_subset)
-            self._knn_sets = (train, test)
-        head = subset(test, cfg.metrics_batch)
-        if hasattr(head, "images"):
-            images = eval_resize(head.images, size)
-        else:
-            images = torch.stack([eval_resize(head[i][0], size) for i in range(len(head))])
-        return Normalize(info.mean, info.std)(images)
-
-    @torch.no_grad()
-    def _diagnostics(self) -> dict[str, Optional[float]]:
-        out: dict[str, Optional[float]] = {"g2": None, "knn_top1": None}
-        if self._probe is None:
-            return out
-        enc = self.model.encoder
-        was = enc.training
-        enc.eval()
-        x = self._probe.to(self.device)
-        emb = torch.cat([enc(x[i:i + 256]).float() for i in range(0, x.shape[0], 256)])
-        enc.train(was)
-        out["g2"] = uniformity(emb).item()
-        if self._knn_sets is not None and (self.epoch % self.cfg.knn_every == 0 or self.epoch == self.cfg.epochs):
-            train, test = self._knn_sets
-            ftr, ltr = extract_features(enc.backbone, train, self.cfg.dataset, self.device, self.cfg.image_size)
-            fte, lte = extract_features(enc.backbone, test, self.cfg.dataset, self.device, self.cfg.image_size)
-            out["knn_top1"] = knn_top1(ftr, ltr, fte, lte, k=self.cfg.knn_k, temperature=self.cfg.knn_temperature)
-        return out
+            return Monitor(cfg, None, None)
+        train = (subset(build_dataset(cfg.dataset, cfg.data_root, "train"), cfg.knn_train_subset)
+                 if cfg.knn_every > 0 else None)
+        return Monitor(cfg, test, train)
 
     # ----- the loop ----------------------------------------------------------------------
     def _on_signal(self, signum, frame) -> None:
         self._stop_signal = signum
 
     def _write_run_json(self, **updates) -> None:
-        if not self.is_main:
-            return
-        path = self.run_dir / "run.json"
-        info = json.loads(path.read_text()) if path.exists() else {}
-        info.update(updates)
-        provenance.write(path, info)
+        if self.is_main:
+            rundir.update_json(self.run_dir / rundir.RUN, **updates)
+
+    def _start_run_dir(self) -> None:
+        """Rank 0: config.json, run.json (status running, provenance), the metric log, a banner."""
+        cfg = self.cfg
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        rundir.write_json(self.run_dir / rundir.CONFIG, to_dict(cfg))
+        info = provenance.collect(self.device, self.dist.world_size, cfg.seed)
+        prev = self.run_dir / rundir.RUN
+        if prev.exists():
+            old = json.loads(prev.read_text())
+            info.update(start_time=old.get("start_time", info["start_time"]), resumed_at=provenance.now())
+            self._previous_wall = old.get("wall_time_s") or 0.0
+        rundir.write_json(prev, {**info, "status": "running", "kind": rundir.KIND_PRETRAIN,
+                                 **{k: getattr(cfg, k) for k in rundir.ROW_KEYS}})
+        self.log = MetricLog(self.run_dir, tensorboard=cfg.tensorboard)
+        self.log.truncate(self.epoch)
+        resumed = self._resumed_from
+        where = f"resumed from {resumed[0]} at epoch {resumed[1]} step {resumed[2]}" if resumed else "new run"
+        print(f"run {self.run_dir} on {info['device_name']} (world size {self.dist.world_size}); {where}",
+              flush=True)
 
     def fit(self) -> dict[str, Any]:
         """Trains to ``cfg.epochs``; returns the last epoch's metrics."""
         cfg = self.cfg
         if self.is_main:
-            self.run_dir.mkdir(parents=True, exist_ok=True)
-            (self.run_dir / "config.json").write_text(json.dumps(to_dict(cfg), indent=2))
-            info = provenance.collect(self.device, self.dist.world_size, cfg.seed)
-            prev = self.run_dir / "run.json"
-            if prev.exists():
-                info["start_time"] = json.loads(prev.read_text()).get("start_time", info["start_time"])
-                info["resumed_at"] = provenance.now()
-            self._previous_wall = json.loads(prev.read_text()).get("wall_time_s") or 0.0 if prev.exists() else 0.0
-            provenance.write(self.run_dir / "run.json", {**info, "status": "running", "suite": cfg.suite,
-                                                          "profile": cfg.profile})
+            self._start_run_dir()
         old = {s: signal.signal(s, self._on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
         t_run = time.time()
         last: dict[str, Any] = {}
+        status = "failed"
         try:
-            while self.epoch < cfg.epochs:
+            while self.epoch < cfg.epochs and self._stop_signal is None:
                 last = self._train_epoch()
-                if self._stop_signal is not None:
-                    break
-            self._write_run_json(status="finished" if self._stop_signal is None else "interrupted",
-                                 end_time=provenance.now(), wall_time_s=self._wall_so_far(t_run))
+            status = "finished" if self._stop_signal is None else "interrupted"
+            self._write_run_json(status=status, end_time=provenance.now(), wall_time_s=self._wall_so_far(t_run))
         except NonFiniteLossError as e:
-            self._write_run_json(status="failed", error=str(e), end_time=provenance.now(),
+            self._write_run_json(status=status, error=str(e), end_time=provenance.now(),
                                  wall_time_s=self._wall_so_far(t_run))
             raise
         finally:
             for s, h in old.items():
                 signal.signal(s, h)
+            if self.log is not None:
+                self.log.close()
+                print(f"run {self.run_dir} on {self.device}: {status} at epoch {self.epoch}/{cfg.epochs}"
+                      f" step {self.step}", flush=True)
         return last
 
     def _wall_so_far(self, t_run: float) -> float:
         """Wall time of this invocation plus that of the invocations it resumed."""
-        prev = getattr(self, "_previous_wall", 0.0)
-        return round(prev + time.time() - t_run, 1)
+        return round(self._previous_wall + time.time() - t_run, 1)
 
     def _train_epoch(self) -> dict[str, Any]:
         cfg, steps = self.cfg, self.data.steps_per_epoch
@@ -256,37 +220,34 @@ class Trainer:
             if self.show_progress and (self.step % 20 == 0 or self.step == steps):
                 bar.set_postfix(loss=f"{acc[0].item() / max(1, self.step - bar_start):.3f}", lr=f"{lr:.3g}")
             if self._stop_signal is not None and self.step < steps:
-                if not torch.isfinite(acc[0]):
-                    self._non_finite(acc[0], lr)
-                self._fold(acc)
-                self.partial["seconds"] += time.time() - t0
-                self._save()
-                if self.is_main:
-                    print(f"\nsignal {self._stop_signal}: saved {self.ckpt_path} at epoch {self.epoch} step {self.step}", flush=True)
-                bar.close()
-                return {}
+                break
         bar.close()
+        # One path for the end of an epoch and a mid-epoch stop: check, fold the sums, save.
         if not torch.isfinite(acc[0]):
             self._non_finite(acc[0], lr)
         self._fold(acc)
         self.partial["seconds"] += time.time() - t0
-        self.epoch, self.step = self.epoch + 1, 0
-        n = steps
-        metrics = {"epoch": self.epoch, "loss": self.partial["loss"] / n, "lr": lr,
-                   "sim_qk": self.partial["sim_qk"] / n,
-                   "sim_qhat_k": self.partial["sim_qhat_k"] / n if cfg.hallucinator else None,
-                   **self._diagnostics(),
-                   "images_per_s": self.partial["images"] / max(self.partial["seconds"], 1e-9),
-                   "epoch_time_s": self.partial["seconds"], "peak_mem_mb": self._peak_mem_mb(),
-                   "skipped_images": getattr(self.data.dataset, "num_skipped", 0)}
-        if self.is_main:
-            with open(self.run_dir / "metrics.jsonl", "a") as f:
-                f.write(json.dumps(metrics) + "\n")
-            knn = f" knn {metrics['knn_top1']:.2f}" if metrics["knn_top1"] is not None else ""
-            print(f"epoch {self.epoch}/{cfg.epochs} loss {metrics['loss']:.4f} S(q,k) {metrics['sim_qk']:.3f}"
-                  f" G2 {metrics['g2'] if metrics['g2'] is None else round(metrics['g2'], 4)}{knn}"
-                  f" {metrics['images_per_s']:.0f} img/s", flush=True)
+        metrics: dict[str, Any] = {}
+        if self.step == steps:
+            self.epoch, self.step = self.epoch + 1, 0
+            metrics = self._epoch_metrics(lr)
         self._save()
+        if self.is_main and self._stop_signal is not None and self.step:
+            print(f"\nsignal {self._stop_signal}: saved {self.ckpt_path} at epoch {self.epoch} step {self.step}",
+                  flush=True)
+        return metrics
+
+    def _epoch_metrics(self, lr: float) -> dict[str, Any]:
+        """The finished epoch's averages and diagnostics, logged on rank 0."""
+        n, p = self.data.steps_per_epoch, self.partial
+        metrics = {"epoch": self.epoch, "loss": p["loss"] / n, "lr": lr, "sim_qk": p["sim_qk"] / n,
+                   "sim_qhat_k": p["sim_qhat_k"] / n if self.cfg.hallucinator else None,
+                   **self.monitor.measure(self.model.encoder, self.epoch, self.device),
+                   "images_per_s": p["images"] / max(p["seconds"], 1e-9), "epoch_time_s": p["seconds"],
+                   "peak_mem_mb": self._peak_mem_mb(), "skipped_images": getattr(self.data.dataset, "num_skipped", 0)}
+        if self.is_main and self.log is not None:
+            self.log.write(metrics)
+            print(epoch_line(metrics, self.cfg.epochs), flush=True)
         return metrics
 
     def _non_finite(self, loss: torch.Tensor, lr: float) -> None:
