@@ -48,6 +48,8 @@ from pathlib import Path
 import torch
 import torchvision
 
+from hallucinator import rundir
+
 CHECKPOINT_FORMAT = "hallucinator-checkpoint/1"
 BACKBONE_PREFIX = "encoder.backbone."
 GREY_NOTE = "; grey conv1 replicated over RGB / 3"
@@ -280,15 +282,8 @@ def convert(src: str | Path, dst: str | Path, verbose: bool = False, method: str
           f"{'ResNet-50' if len(state) == 318 else 'ResNet-18'})")
     for group, n in summarize_dropped(dropped).items():
         print(f"dropped {group}* ({n} entries)")
-    dst = Path(dst)
-    dst.parent.mkdir(parents=True, exist_ok=True)
-    tmp = dst.with_name(dst.name + ".tmp")
-    with open(tmp, "wb") as f:
-        if to == "detectron2":
-            pickle.dump(payload, f)
-        else:
-            torch.save(payload, f)
-    tmp.replace(dst)
+    write = (lambda f: pickle.dump(payload, f)) if to == "detectron2" else (lambda f: torch.save(payload, f))
+    rundir.write_atomic(dst, write, binary=True)
     print(f"source: method {source['method']}, hallucinator {source['hallucinator']}, "
           f"pretrain_run {source['pretrain_run']}")
     print(f"wrote {dst}" + (" (torchvision state dict, fc zero)" if to == "torchvision" else ""))
