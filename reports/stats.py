@@ -37,10 +37,6 @@ class PairedCI:
     note: str = ""
     unmatched: list = field(default_factory=list)
 
-    @property
-    def half_width(self) -> float:
-        return (self.hi - self.lo) / 2 if self.n >= 2 else math.nan
-
     def format(self, digits: int = 2) -> str:
         """``"+1.23 [+0.50, +1.96]"``-style text, or the mean with the reason the CI is missing."""
         if self.n == 0:

@@ -30,9 +30,6 @@ import torch
 from torch.distributions import Beta
 from torchvision.transforms.v2 import functional as TF
 
-# Paper vs released code for the Beta parameter: the paper (Sec 4.1) and the ImageNet code use
-# alpha = 0.6; the authors' small-scale code uses 0.1.
-BETA_ALPHA = {"paper": 0.6, "released-small": 0.1}
 PLACEMENTS = ("released", "centre-clamp")
 RATIO = (3 / 4, 4 / 3)
 
