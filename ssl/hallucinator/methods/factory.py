@@ -2,19 +2,26 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
-from typing import Optional
+from typing import Literal, Optional, get_args
 
 from torch import nn
 
-from ..backbones import build_backbone
+from ..backbones import BACKBONES, build_backbone
 from ..hallucinator import HALLUCINATOR_PRESETS, Hallucinator, SymmetricExtrapolation
 from ..heads import Encoder, mlp
 from .base import SiameseMethod
 from .moco import MoCo
 from .simclr import SimCLR
-from .simsiam import SimSiam
+from .simsiam import PLACEMENTS, SimSiam
 
-METHODS = ("mocov1", "mocov2", "simclr", "simsiam")
+# Allowed values of the model's choice keys, each written once; the config loader enforces them.
+MethodName = Literal["mocov1", "mocov2", "simclr", "simsiam"]
+BackboneName = Literal[BACKBONES]
+HallucinatorPresetName = Literal[tuple(HALLUCINATOR_PRESETS)]
+Placement = Literal[PLACEMENTS]
+Extrapolation = Literal["none", "symmetric"]
+METHODS: tuple[str, ...] = get_args(MethodName)
+EXTRAPOLATIONS: tuple[str, ...] = get_args(Extrapolation)
 DEFAULT_TEMPERATURE = {"mocov1": 0.07, "mocov2": 0.2, "simclr": 0.5}
 
 
@@ -22,8 +29,8 @@ DEFAULT_TEMPERATURE = {"mocov1": 0.07, "mocov2": 0.2, "simclr": 0.5}
 class ModelConfig:
     """Model keys (None = the method's default for the backbone; see ``build_method``)."""
 
-    method: str = "mocov2"                 # mocov1 | mocov2 | simclr | simsiam
-    backbone: str = "resnet18_cifar"       # resnet18_cifar | resnet18 | resnet50 | resnet50_cifar
+    method: MethodName = "mocov2"
+    backbone: BackboneName = "resnet18_cifar"
     width: int = 64                        # first-stage channels (64 = standard ResNet)
     in_channels: int = 3                   # 1 for grey images
     dim: Optional[int] = None              # embedding width; 128 (SimSiam: 512 small, 2048 R50)
@@ -34,13 +41,13 @@ class ModelConfig:
     moco_momentum: float = 0.999           # MoCo m
     shuffle_bn: bool = True                # MoCo shuffle-BN across processes
     hallucinator: bool = False             # add the Hallucinator (Eq 3-4)
-    hallucinator_preset: str = "paper"     # paper (beta 0-0.1, n 3) | table5 (0-1) | non-parametric (n 0)
+    hallucinator_preset: HallucinatorPresetName = "paper"  # paper: beta 0-0.1, n 3; table5: 0-1; non-parametric: n 0
     hallucinator_layers: Optional[int] = None   # n; overrides the preset
     beta_range: Optional[tuple[float, float]] = None  # (beta1, beta2); overrides the preset
     lambda_per_sample: bool = False        # one lambda per sample instead of per iteration
-    hallucinate_at: str = "predictor"      # SimSiam: predictor (released code) | projector (Fig 2)
+    hallucinate_at: Placement = "predictor"  # SimSiam: predictor (released code) or projector (Fig 2)
     fuse_pairs: bool = False               # MoCo: both pairs in one InfoNCE call (exact)
-    extrapolation: str = "none"            # none | symmetric (Zhu et al. 2021 baseline)
+    extrapolation: Extrapolation = "none"  # symmetric: Zhu et al. 2021 baseline
     seed: int = 0                          # seeds init and the lambda generator
 
 
@@ -53,8 +60,8 @@ def build_method(cfg: ModelConfig) -> SiameseMethod:
     """Builds the method described by ``cfg`` with random weights."""
     if cfg.method not in METHODS:
         raise ValueError(f"unknown method {cfg.method!r}; choose one of {METHODS}")
-    if cfg.extrapolation not in ("none", "symmetric"):
-        raise ValueError(f"extrapolation must be 'none' or 'symmetric', got {cfg.extrapolation!r}")
+    if cfg.extrapolation not in EXTRAPOLATIONS:
+        raise ValueError(f"extrapolation must be one of {EXTRAPOLATIONS}, got {cfg.extrapolation!r}")
     backbone = build_backbone(cfg.backbone, width=cfg.width, in_channels=cfg.in_channels)
     feat = backbone.out_dim
     large = cfg.backbone.startswith("resnet50")

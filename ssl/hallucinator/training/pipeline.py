@@ -10,7 +10,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset, DistributedSampler, Sampler
 
 from ..augmentations import AugmentConfig, Normalize, TwoViews, recipe
-from ..data import DATASETS, build_dataset
+from ..data import DATASETS, InMemoryImageDataset, build_dataset
 
 
 def mix_seed(*parts: int) -> int:
@@ -75,13 +75,10 @@ def augment_config(cfg) -> AugmentConfig:
 
 
 def subset(dataset: Dataset, n: Optional[int]) -> Dataset:
-    """The first ``n`` items (a view for in-memory data, a Subset otherwise)."""
+    """The first ``n`` items, as the same dataset type (file datasets keep counting skips)."""
     if n is None or n >= len(dataset):
         return dataset
-    if hasattr(dataset, "images"):
-        from ..data import InMemoryImageDataset
-        return InMemoryImageDataset(dataset.images[:n], dataset.targets[:n], dataset.classes, dataset.transform)
-    return torch.utils.data.Subset(dataset, range(n))
+    return dataset.head(n)
 
 
 class TrainData:
@@ -102,7 +99,7 @@ class TrainData:
         self.normalize = Normalize(info.mean, info.std).to(device)
         self.on_device = cfg.augment_on == "device"
         if self.on_device:
-            if not hasattr(self.dataset, "images"):
+            if not isinstance(self.dataset, InMemoryImageDataset):
                 raise ValueError(f"augment_on=device needs an in-memory dataset; {cfg.dataset} is read from files")
             from ..batch_augment import BatchTwoViews
             self.batch_views = BatchTwoViews(self.aug)
