@@ -34,6 +34,30 @@ def save_atomic(state: dict[str, Any], path: str | Path) -> None:
         raise
 
 
+def remove_orphans(directory: str | Path) -> list[Path]:
+    """Deletes temporary files that an interrupted ``save_atomic`` left in ``directory``.
+
+    Call only while holding the directory (see ``run_lock``): a live writer's file would go too.
+    """
+    orphans = sorted(Path(directory).glob(".*.pt.*.tmp"))
+    for p in orphans:
+        p.unlink(missing_ok=True)
+    return orphans
+
+
+def non_finite_entries(weights: dict[str, Any]) -> list[str]:
+    """Names of the floating-point tensors in a state dict that hold NaN or inf."""
+    return [k for k, v in weights.items()
+            if isinstance(v, torch.Tensor) and v.is_floating_point() and not bool(torch.isfinite(v).all())]
+
+
+def require_finite(weights: dict[str, Any], what: str) -> None:
+    """Raises ``CheckpointError`` naming the first entries of ``weights`` that are not finite."""
+    bad = non_finite_entries(weights)
+    if bad:
+        raise CheckpointError(f"{what} has non-finite weights in {len(bad)} tensor(s), e.g. {', '.join(bad[:3])}")
+
+
 def load(path: str | Path) -> dict[str, Any]:
     """Loads a checkpoint of this project without executing any code from the file."""
     try:
@@ -47,11 +71,11 @@ def load(path: str | Path) -> dict[str, Any]:
     return state
 
 
-def check_compatible(saved: dict[str, Any], current: dict[str, Any], path: str | Path) -> None:
-    """Refuses to resume from a checkpoint written with a different configuration."""
+def check_compatible(saved: dict[str, Any], current: dict[str, Any], path: str | Path, action: str = "resume") -> None:
+    """Refuses to ``action`` (resume, evaluate) a checkpoint written with a different configuration."""
     diff = {k: (saved.get(k), current.get(k)) for k in set(saved) | set(current)
             if k not in RESUMABLE_DIFFERENCES and saved.get(k) != current.get(k)}
     if diff:
         lines = "\n".join(f"  {k}: checkpoint={a!r} now={b!r}" for k, (a, b) in sorted(diff.items()))
-        raise CheckpointError(f"{path} was written by a different configuration; refusing to resume:\n{lines}\n"
+        raise CheckpointError(f"{path} was written by a different configuration; refusing to {action}:\n{lines}\n"
                               "Use another run_name/output_dir for a new run, or restore the original keys.")

@@ -81,14 +81,19 @@ def subset(dataset: Dataset, n: Optional[int]) -> Dataset:
     return dataset.head(n)
 
 
+def load_split(cfg, split: str) -> Dataset:
+    """The run's dataset ``split`` with its corrupt-image policy and pixel limit."""
+    return build_dataset(cfg.dataset, cfg.data_root, split, on_corrupt=cfg.on_corrupt,
+                         max_pixels=cfg.max_image_pixels)
+
+
 class TrainData:
     """Builds the batches of one epoch: ``(x1, x2)`` float, normalised, on ``device``."""
 
     def __init__(self, cfg, device: torch.device, rank: int, world: int) -> None:
         info = DATASETS[cfg.dataset]
         split = cfg.train_split or info.pretrain_split
-        self.dataset = subset(build_dataset(cfg.dataset, cfg.data_root, split, on_corrupt=cfg.on_corrupt),
-                              cfg.train_subset)
+        self.dataset = subset(load_split(cfg, split), cfg.train_subset)
         if cfg.batch_size % world:
             raise ValueError(f"batch_size={cfg.batch_size} must be divisible by the {world} processes")
         self.local_batch = cfg.batch_size // world

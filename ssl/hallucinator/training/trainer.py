@@ -2,7 +2,7 @@
 
 Run directory (``output_dir/run_name``): ``config.json`` (resolved config), ``run.json``
 (provenance and status), ``metrics.jsonl`` (one line per epoch), ``checkpoint.pt`` (atomic,
-weights-only; every epoch and on SIGTERM/SIGINT).
+weights-only, finite weights only; every epoch and on SIGTERM/SIGINT), ``.lock`` (one writer).
 """
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import json
 import resource
 import signal
 import time
+import warnings
 from contextlib import nullcontext
 from pathlib import Path
 from typing import Any, Optional
@@ -20,14 +21,15 @@ from tqdm import tqdm
 
 from .. import distributed
 from ..config import TrainConfig, to_dict
-from ..data import DATASETS, build_dataset
+from ..data import DATASETS, InMemoryImageDataset
 from ..augmentations import Normalize
 from ..evaluation.features import eval_resize, extract_features
 from ..evaluation.knn import knn_top1
 from ..methods import build_method, model_config_from
 from ..metrics import positive_similarity, uniformity
 from . import checkpoint, provenance
-from .pipeline import TrainData, subset
+from .pipeline import TrainData, load_split, subset
+from .run_lock import RunDirLock
 from .schedule import warmup_cosine
 
 
@@ -61,6 +63,8 @@ class Trainer:
         self.device = pick_device(cfg, self.dist.local_rank)
         self.run_dir = run_dir_for(cfg)
         self.ckpt_path = self.run_dir / "checkpoint.pt"
+        # One writer per run directory, taken before any work; the kernel drops it on any exit.
+        self._lock = RunDirLock(self.run_dir).acquire() if self.is_main else None
         self.show_progress = show_progress and self.is_main
         torch.manual_seed(cfg.seed)
         self.model = build_method(model_config_from(cfg)).to(self.device)
@@ -94,6 +98,12 @@ class Trainer:
                 "rng_cuda": torch.cuda.get_rng_state_all() if self.device.type == "cuda" else []}
 
     def _save(self) -> None:
+        """Writes the checkpoint unless a weight is NaN/inf (the last good one is kept)."""
+        bad = checkpoint.non_finite_entries(self.model.state_dict())
+        if bad:
+            raise NonFiniteLossError(
+                f"weights became non-finite ({', '.join(bad[:3])}) by epoch {self.epoch} step {self.step}; not saved. "
+                f"The last good checkpoint is {self.ckpt_path if self.ckpt_path.exists() else 'none (first epoch)'}.")
         if self.is_main:
             checkpoint.save_atomic(self._state(), self.ckpt_path)
 
@@ -108,7 +118,6 @@ class Trainer:
         if state["rng_cuda"] and self.device.type == "cuda":
             torch.cuda.set_rng_state_all(state["rng_cuda"])
         if self.is_main:
-            self._truncate_metrics(self.epoch)
             print(f"resumed {path} at epoch {self.epoch} step {self.step}", flush=True)
 
     def _truncate_metrics(self, done_epochs: int) -> None:
@@ -121,7 +130,11 @@ class Trainer:
                         keep.append(line)
                 except (json.JSONDecodeError, KeyError):
                     break
-            path.write_text("".join(k + "\n" for k in keep))
+            text = "".join(k + "\n" for k in keep)
+            if text != path.read_text():
+                tmp = path.with_name(path.name + ".tmp")
+                tmp.write_text(text)
+                tmp.replace(path)
 
     # ----- diagnostics -------------------------------------------------------------------
     def _fixed_probe_batch(self) -> Optional[torch.Tensor]:
@@ -132,16 +145,19 @@ class Trainer:
         cfg = self.cfg
         self._knn_sets = None
         try:
-            test = subset(build_dataset(cfg.dataset, cfg.data_root, "test"), cfg.eval_test_subset)
-        except (FileNotFoundError, ValueError):
+            test = subset(load_split(cfg, "test"), cfg.eval_test_subset)
+            train = subset(load_split(cfg, "train"), cfg.knn_train_subset) if cfg.knn_every > 0 else None
+        except (FileNotFoundError, ValueError) as e:
+            if self.is_main:
+                warnings.warn(f"kNN/G2 monitor off: the {cfg.dataset} test/kNN data cannot be used: "
+                              f"{str(e).splitlines()[0]}", RuntimeWarning, stacklevel=2)
             return None
         info = DATASETS[cfg.dataset]
         size = cfg.image_size or info.image_size
-        if cfg.knn_every > 0:
-            train = subset(build_dataset(cfg.dataset, cfg.data_root, "train"), cfg.knn_train_subset)
+        if train is not None:
             self._knn_sets = (train, test)
         head = subset(test, cfg.metrics_batch)
-        if hasattr(head, "images"):
+        if isinstance(head, InMemoryImageDataset):
             images = eval_resize(head.images, size)
         else:
             images = torch.stack([eval_resize(head[i][0], size) for i in range(len(head))])
@@ -178,11 +194,37 @@ class Trainer:
         info.update(updates)
         provenance.write(path, info)
 
+    @property
+    def interrupted(self) -> Optional[int]:
+        """The signal that stopped ``fit`` before the last epoch was done, else None."""
+        return self._stop_signal if self.epoch < self.cfg.epochs else None
+
     def fit(self) -> dict[str, Any]:
-        """Trains to ``cfg.epochs``; returns the last epoch's metrics."""
+        """Trains to ``cfg.epochs``; returns the last epoch's metrics.
+
+        Any exception marks run.json "failed" with its reason and propagates; the run
+        directory's lock is released on return or error.
+        """
+        t_run = time.time()
+        try:
+            return self._fit(t_run)
+        except BaseException as e:
+            try:
+                self._write_run_json(status="failed", error=f"{type(e).__name__}: {e}", end_time=provenance.now(),
+                                     wall_time_s=self._wall_so_far(t_run))
+            except Exception:  # e.g. the disk that failed the run; the original error matters more
+                pass
+            raise
+        finally:
+            if self._lock is not None:
+                self._lock.release()
+
+    def _fit(self, t_run: float) -> dict[str, Any]:
         cfg = self.cfg
         if self.is_main:
             self.run_dir.mkdir(parents=True, exist_ok=True)
+            checkpoint.remove_orphans(self.run_dir)
+            self._truncate_metrics(self.epoch)  # lines past the checkpoint (a kill before its save)
             (self.run_dir / "config.json").write_text(json.dumps(to_dict(cfg), indent=2))
             info = provenance.collect(self.device, self.dist.world_size, cfg.seed)
             prev = self.run_dir / "run.json"
@@ -193,19 +235,14 @@ class Trainer:
             provenance.write(self.run_dir / "run.json", {**info, "status": "running", "suite": cfg.suite,
                                                           "profile": cfg.profile})
         old = {s: signal.signal(s, self._on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
-        t_run = time.time()
         last: dict[str, Any] = {}
         try:
             while self.epoch < cfg.epochs:
                 last = self._train_epoch()
                 if self._stop_signal is not None:
                     break
-            self._write_run_json(status="finished" if self._stop_signal is None else "interrupted",
+            self._write_run_json(status="interrupted" if self.interrupted else "finished",
                                  end_time=provenance.now(), wall_time_s=self._wall_so_far(t_run))
-        except NonFiniteLossError as e:
-            self._write_run_json(status="failed", error=str(e), end_time=provenance.now(),
-                                 wall_time_s=self._wall_so_far(t_run))
-            raise
         finally:
             for s, h in old.items():
                 signal.signal(s, h)
@@ -277,7 +314,7 @@ class Trainer:
                    **self._diagnostics(),
                    "images_per_s": self.partial["images"] / max(self.partial["seconds"], 1e-9),
                    "epoch_time_s": self.partial["seconds"], "peak_mem_mb": self._peak_mem_mb(),
-                   "skipped_images": getattr(self.data.dataset, "num_skipped", 0)}
+                   "skipped_images": self.data.dataset.num_skipped}
         if self.is_main:
             with open(self.run_dir / "metrics.jsonl", "a") as f:
                 f.write(json.dumps(metrics) + "\n")
