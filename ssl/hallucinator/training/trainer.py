@@ -150,7 +150,7 @@ class Trainer:
         except (FileNotFoundError, ValueError) as e:
             if self.is_main:
                 warnings.warn(f"kNN/G2 monitor off: the {cfg.dataset} test/kNN data cannot be used: "
-                              f"{str(e).splitlines()[0]}", RuntimeWarning, stacklevel=2)
+                              f"{' '.join(str(e).splitlines()[:2])}", RuntimeWarning, stacklevel=2)
             return None
         info = DATASETS[cfg.dataset]
         size = cfg.image_size or info.image_size
