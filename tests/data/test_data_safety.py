@@ -170,3 +170,11 @@ def test_subset_keeps_the_type_and_counts_skips(corrupt_root):
     assert head.num_skipped == 2 and ds.num_skipped == 2
     fm = InMemoryImageDataset(torch.zeros(5, 1, 4, 4, dtype=torch.uint8), torch.zeros(5, dtype=torch.int64), ["a"])
     assert isinstance(subset(fm, 3), InMemoryImageDataset) and len(subset(fm, 3)) == 3
+
+
+def test_subset_skip_count_is_shared_across_dataloader_workers(corrupt_root):
+    ds = build_dataset("imagenet", corrupt_root["root"], "train", on_corrupt="skip")
+    head = subset(ds, 4)
+    for images, _ in torch.utils.data.DataLoader(head, batch_size=2, num_workers=2):
+        assert images.dtype == torch.uint8
+    assert head.num_skipped == 2 and set(head.skipped_files) == corrupt_root["bad"]
