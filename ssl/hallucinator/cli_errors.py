@@ -28,7 +28,13 @@ def report(exc: BaseException) -> int:
         kind, code = "data", 3
     else:
         kind, code = "", 1
-    text = str(exc) if isinstance(exc, DatasetNotFoundError) else " ".join(str(exc).split())
+    text = str(exc)
+    if "\nOriginal Traceback" in text:  # re-raised from a DataLoader worker: keep the original message
+        marker = f"{type(exc).__name__}: "
+        hits = [line for line in text.splitlines() if marker in line]
+        text = hits[-1].split(marker, 1)[1] if hits else text
+    if not isinstance(exc, DatasetNotFoundError):
+        text = " ".join(text.split())
     if kind == "" and type(exc).__module__ == "builtins" and not isinstance(exc, OSError):
         text = f"{type(exc).__name__}: {text}"
     print(f"{kind + ' ' if kind else ''}error: {text} {HINT}", file=sys.stderr, flush=True)

@@ -201,3 +201,18 @@ def test_a_bad_test_split_says_the_monitor_is_off(tmp_path, folder_with_corrupt_
     with pytest.warns(RuntimeWarning, match="kNN/G2 monitor off: .*imagenet.*Missing: val/"):
         trainer = Trainer(cfg, show_progress=False)
     trainer._lock.release()
+
+
+def test_corrupt_image_in_a_worker_is_one_line_and_a_failed_run(tmp_path, folder_with_corrupt_images):
+    val_bad = folder_with_corrupt_images / "val" / "n01440764" / "000.png"
+    val_bad.write_bytes((val_bad.parent / "001.png").read_bytes())  # only training meets the corrupt file
+    res = pretrain("--config", "smoke/mocov2", "dataset=imagenet", f"data_root={folder_with_corrupt_images}",
+                   "in_channels=3", "image_size=16", "augment=small", "width=4", "batch_size=16", "train_subset=64",
+                   "epochs=1", "knn_every=0", "threads=1", "augment_on=cpu", "num_workers=1", "on_corrupt=error",
+                   "metrics_batch=16", f"output_dir={tmp_path}", "run_name=r")
+    lines = res.stderr.strip().splitlines()
+    assert res.returncode == 3 and "Traceback" not in res.stderr, res.stderr[-2000:]
+    assert "data error: Corrupt or unreadable image file:" in lines[-1] and "Caught" not in lines[-1]
+    assert str(folder_with_corrupt_images / "train" / "n01440764" / "000.png") in lines[-1]
+    info = json.loads((tmp_path / "r" / "run.json").read_text())
+    assert info["status"] == "failed" and "CorruptImageError" in info["error"]
