@@ -30,7 +30,8 @@ _PIL_LIMIT = threading.Lock()
 
 def default_max_pixels() -> int:
     """Pillow's ``Image.MAX_IMAGE_PIXELS`` (89,478,485 in Pillow 13): the default limit."""
-    return int(Image.MAX_IMAGE_PIXELS or 0) or 89_478_485
+    with _PIL_LIMIT:  # never read while this module has lifted it
+        return int(Image.MAX_IMAGE_PIXELS or 0) or 89_478_485
 
 
 def _open_unchecked(data: bytes) -> Image.Image:
