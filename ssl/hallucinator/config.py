@@ -1,21 +1,45 @@
 """The training configuration: one typed, flat dataclass, named presets, ``key=value`` overrides.
 
 A run is ``preset (or YAML file) + overrides``. Every key has one default, here; presets only
-list what differs. Unknown keys and values of the wrong type fail before any work is done.
+list what differs. Unknown keys, values of the wrong type, choices outside their ``Literal``
+type and values out of range fail (as ``ConfigError``, one line) before any work is done.
 """
 from __future__ import annotations
 
 import dataclasses
+import math
 import typing
 from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Literal, Optional
 
 import yaml
 
+from .augmentations import RECIPES
 from .crops import PLACEMENTS
+from .data import DATASETS
+from .data.folders import OnCorrupt
 from .methods.factory import ModelConfig
 from .training.schedule import LR_SCHEDULES
+
+# Allowed values of the training choice keys, each written once (model keys: methods/factory.py).
+DatasetName = Literal[tuple(DATASETS)]
+AugmentRecipe = Literal[tuple(RECIPES)]
+CenterCropViews = Literal["query", "both"]
+AugmentOn = Literal["cpu", "device"]
+Optimizer = Literal["sgd"]
+Precision = Literal["fp32", "bf16", "fp16"]
+Device = Literal["auto", "cpu", "cuda"]
+CropPlacement = Literal[PLACEMENTS]
+LrSchedule = Literal[LR_SCHEDULES]
+
+# Range rules that a type cannot express.
+_AT_LEAST_ONE = ("epochs", "batch_size", "width", "in_channels", "train_subset", "image_size", "knn_k",
+                 "knn_train_subset", "eval_train_subset", "eval_test_subset", "metrics_batch", "queue_size",
+                 "dim", "proj_hidden", "pred_hidden", "max_steps_per_epoch", "threads", "max_image_pixels")
+_AT_LEAST_ZERO = ("num_workers", "knn_every", "hallucinator_layers", "weight_decay", "warmup_epochs",
+                  "crop_warmup_epochs")
+_POSITIVE = ("lr", "beta_alpha", "temperature", "knn_temperature")
 
 
 @dataclass
@@ -23,37 +47,38 @@ class TrainConfig(ModelConfig):
     """All keys of a pretraining run (model keys come from ``ModelConfig``)."""
 
     # data
-    dataset: str = "cifar10"               # cifar10 | cifar100 | stl10 | tiny_imagenet | imagenet | in200 | fashion_mnist
+    dataset: DatasetName = "cifar10"
     data_root: Optional[str] = None        # local root; None = $DATA_ROOT/<dataset> (fashion_mnist: Debian path)
     train_split: Optional[str] = None      # None = the dataset's pretraining split
     train_subset: Optional[int] = None     # use only the first N training images (small profiles)
     image_size: Optional[int] = None       # None = the dataset's native size (224 for ImageNet)
-    augment: str = "small"                 # augmentation recipe: small | mocov1 | mocov2 | simclr | simsiam | grey
+    augment: AugmentRecipe = "small"       # augmentation recipe
     crop_p: Optional[float] = None         # center-crop ratio p (Eq 1); None = plain RandomResizedCrop
     beta_alpha: float = 0.6                # Beta(alpha, alpha) of the crop centre (paper 0.6; small-scale code 0.1)
-    center_crop_views: str = "query"       # query (released code) | both (Eq 2)
+    center_crop_views: CenterCropViews = "query"  # query (released code) or both (Eq 2)
     crop_warmup_epochs: int = 0            # plain RandomResizedCrop for the first N epochs (released ImageNet: 20)
-    crop_placement: str = "released"       # released (ContrastiveCrop's corner rule) | centre-clamp (crops.py)
-    augment_on: str = "cpu"                # cpu (per-sample, DataLoader workers) | device (batched on the training device)
+    crop_placement: CropPlacement = "released"  # released (ContrastiveCrop's corner rule) or centre-clamp (crops.py)
+    augment_on: AugmentOn = "cpu"          # cpu: per-sample, DataLoader workers; device: batched on the device
     num_workers: int = 4                   # DataLoader workers per process
-    on_corrupt: str = "error"              # error | skip (count and skip undecodable images)
+    on_corrupt: OnCorrupt = "error"        # skip: count and skip undecodable images
+    max_image_pixels: Optional[int] = None  # larger images are refused before decoding; None = Pillow's limit
     # optimisation
     epochs: int = 500
     batch_size: int = 512                  # global batch (split over processes)
     lr: float = 0.5                        # peak learning rate for the global batch
-    optimizer: str = "sgd"                 # sgd (LARS is not needed at these batch sizes)
+    optimizer: Optimizer = "sgd"           # LARS is not needed at these batch sizes
     sgd_momentum: float = 0.9
     weight_decay: float = 1e-4
     warmup_epochs: float = 0.0             # linear warmup, then cosine to 0 (per iteration)
-    lr_schedule: str = "cosine"            # cosine (per iteration) | epoch_cosine (per epoch, no warmup: released)
+    lr_schedule: LrSchedule = "cosine"     # cosine (per iteration) or epoch_cosine (per epoch, no warmup: released)
     lr_min_ratio: float = 0.0              # the cosine ends at lr_min_ratio x lr (released small-scale: 0.1)
-    precision: str = "fp32"                # fp32 | bf16 | fp16 (autocast; fp16 uses a grad scaler)
+    precision: Precision = "fp32"          # bf16/fp16: autocast; fp16 uses a grad scaler
     channels_last: bool = False
     sync_bn: bool = False                  # SyncBatchNorm across processes
     # run, logging, evaluation
     output_dir: str = "runs/pretrain"
     run_name: Optional[str] = None         # None = derived from method/dataset/seed
-    device: str = "auto"                   # auto | cpu | cuda
+    device: Device = "auto"
     threads: Optional[int] = None          # torch CPU threads
     max_steps_per_epoch: Optional[int] = None  # cap steps per epoch (smoke runs)
     knn_every: int = 1                     # kNN top-1 every N epochs (0 = never)
@@ -69,26 +94,42 @@ class TrainConfig(ModelConfig):
     row: str = ""                          # the row label of its suite's table (benchmarks/suites.py)
 
     def validate(self) -> None:
-        """Checks values that a type cannot express; raises ``ConfigError``."""
-        choices = {"augment_on": ("cpu", "device"), "on_corrupt": ("error", "skip"),
-                   "optimizer": ("sgd",), "precision": ("fp32", "bf16", "fp16"),
-                   "device": ("auto", "cpu", "cuda"), "center_crop_views": ("query", "both"),
-                   "lr_schedule": LR_SCHEDULES,
-                   "crop_placement": PLACEMENTS}
-        for key, allowed in choices.items():
-            if getattr(self, key) not in allowed:
-                raise ConfigError(f"{key}={getattr(self, key)!r} is not one of {allowed}")
-        for key in ("epochs", "batch_size", "width"):
-            if getattr(self, key) < 1:
-                raise ConfigError(f"{key} must be >= 1, got {getattr(self, key)}")
-        if self.lr <= 0:
-            raise ConfigError(f"lr must be > 0, got {self.lr}")
+        """Checks every key's type and choice, then the ranges a type cannot express.
+
+        Raises:
+            ConfigError: The first bad key, named, with the rule it breaks.
+        """
+        hints = _hints()
+        for f in fields(self):
+            _coerce(f.name, getattr(self, f.name), hints[f.name])  # also configs built in code
+        for f in fields(self):
+            values = getattr(self, f.name)
+            for v in values if isinstance(values, tuple) else (values,):
+                if isinstance(v, float) and not math.isfinite(v):
+                    raise ConfigError(f"{f.name} must be a finite number, got {v}")
+        rules = [(_AT_LEAST_ONE, lambda v: v >= 1, ">= 1"), (_AT_LEAST_ZERO, lambda v: v >= 0, ">= 0"),
+                 (_POSITIVE, lambda v: v > 0, "> 0")]
+        for keys, ok, text in rules:
+            for key in keys:
+                value = getattr(self, key)
+                if value is not None and not ok(value):
+                    raise ConfigError(f"{key} must be {text}, got {value}")
+        if self.crop_p is not None and not 0 < self.crop_p <= 1:
+            raise ConfigError(f"crop_p must be in (0, 1] (or none), got {self.crop_p}")
+        if not 0 <= self.sgd_momentum < 1:
+            raise ConfigError(f"sgd_momentum must be in [0, 1), got {self.sgd_momentum}")
+        if not 0 <= self.moco_momentum <= 1:
+            raise ConfigError(f"moco_momentum must be in [0, 1], got {self.moco_momentum}")
+        if self.beta_range is not None and not self.beta_range[0] <= self.beta_range[1]:
+            raise ConfigError(f"beta_range must be (low, high) with low <= high, got {self.beta_range}")
         if self.lr_schedule == "epoch_cosine" and self.warmup_epochs:
             raise ConfigError("lr_schedule=epoch_cosine has no warmup; set warmup_epochs=0")
         if not 0.0 <= self.lr_min_ratio <= 1.0:
             raise ConfigError(f"lr_min_ratio must be in [0, 1], got {self.lr_min_ratio}")
-        if self.crop_warmup_epochs < 0:
-            raise ConfigError(f"crop_warmup_epochs must be >= 0, got {self.crop_warmup_epochs}")
+        channels = DATASETS[self.dataset].num_channels
+        if self.in_channels != channels:
+            raise ConfigError(f"in_channels={self.in_channels} but {self.dataset} images have {channels} "
+                              f"channel(s); set in_channels={channels}")
 
 
 class ConfigError(ValueError):
@@ -102,6 +143,12 @@ def _hints() -> dict[str, Any]:
 def _coerce(key: str, value: Any, hint: Any) -> Any:
     """Converts a YAML-parsed ``value`` to the annotated type, or raises ``ConfigError``."""
     origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin is Literal:
+        if value is None and "none" in args:  # key=none parses as None
+            return "none"
+        if isinstance(value, str) and value in args:
+            return value
+        raise ConfigError(f"{key}={value!r} is not one of {', '.join(args)}")
     if origin is typing.Union:  # Optional[X]
         if value is None:
             return None
@@ -154,7 +201,10 @@ def parse_override(text: str) -> tuple[str, Any]:
     if "=" not in text:
         raise ConfigError(f"overrides look like key=value, got {text!r}")
     key, raw = text.split("=", 1)
-    value = yaml.safe_load(raw) if raw.strip() else ""
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else ""
+    except yaml.YAMLError as e:
+        raise ConfigError(f"{key.strip()}: cannot parse {raw!r}: {_one_line(e)}") from None
     if isinstance(value, str) and value.lower() in ("none", "null"):
         value = None
     return key.strip(), value
@@ -167,10 +217,10 @@ def load_config(name_or_path: str, overrides: list[str] | None = None) -> TrainC
     if name_or_path in PRESETS:
         base = PRESETS[name_or_path]
     elif Path(name_or_path).is_file():
-        data = yaml.safe_load(Path(name_or_path).read_text()) or {}
-        if not isinstance(data, dict):
-            raise ConfigError(f"{name_or_path}: expected a mapping of config keys")
+        data = _read_yaml(Path(name_or_path))
         preset = data.pop("preset", None)
+        if preset is not None and (not isinstance(preset, str) or preset not in PRESETS):
+            raise ConfigError(f"{name_or_path}: unknown preset {preset!r}; see --list-presets")
         base = PRESETS[preset] if preset else TrainConfig()
         base = apply_overrides(base, data)
     else:
@@ -178,6 +228,25 @@ def load_config(name_or_path: str, overrides: list[str] | None = None) -> TrainC
         raise ConfigError(f"{name_or_path!r} is neither a preset nor a YAML file"
                           + (f"; similar presets: {close}" if close else "; see --list-presets"))
     return apply_overrides(base, dict(parse_override(o) for o in overrides or []))
+
+
+def _one_line(exc: Exception) -> str:
+    return " ".join(str(exc).split())
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    """A YAML file's mapping of keys; unreadable, non-text or malformed files raise ``ConfigError``."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as e:
+        raise ConfigError(f"{path}: cannot read as a text file ({_one_line(e)})") from None
+    try:
+        data = yaml.safe_load(text) or {}
+    except yaml.YAMLError as e:  # malformed, or a tag such as !!python/object that safe_load refuses
+        raise ConfigError(f"{path}: not a valid YAML config: {_one_line(e)}") from None
+    if not isinstance(data, dict) or not all(isinstance(k, str) for k in data):
+        raise ConfigError(f"{path}: expected a mapping of config keys, found {type(data).__name__}")
+    return data
 
 
 def to_dict(cfg: TrainConfig) -> dict[str, Any]:

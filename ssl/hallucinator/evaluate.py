@@ -9,6 +9,9 @@ beside it), ``fast_linear`` (features once + L-BFGS logistic regression, all lab
 ``fast_linear_1k`` (the same on 1000 class-balanced labels), ``knn`` (weighted kNN, k=200),
 ``features_2d`` (l2-normalised test embeddings and their G2, for Fig 5; needs dim=2).
 Finished probes are kept when the command is re-run; the linear probe resumes mid-way.
+A checkpoint whose config differs from the run's ``config.json``, or whose weights are not
+finite, is refused. Errors are one line (exit 1, 2 config, 3 data); ``--debug`` or
+HALLUCINATOR_DEBUG=1 shows the traceback.
 """
 from __future__ import annotations
 
@@ -22,8 +25,9 @@ from typing import Any
 import numpy as np
 import torch
 
+from . import cli_errors
 from .config import TrainConfig, from_dict, load_config, to_dict
-from .data import DATASETS, build_dataset
+from .data import DATASETS
 from .evaluation.fast_probe import balanced_subset, logistic_regression_top1
 from .evaluation.features import extract_features
 from .evaluation.knn import knn_top1
@@ -33,7 +37,7 @@ from .metrics import uniformity
 from .rundir import write_json
 from . import rundir
 from .training import checkpoint, provenance
-from .training.pipeline import subset
+from .training.pipeline import load_split, subset
 from .training.trainer import pick_device
 
 PROBES = ("linear", "fast_linear", "fast_linear_1k", "knn", "features_2d")
@@ -48,7 +52,11 @@ class _RawPixels(torch.nn.Module):
 
 
 def _encoder_from_run(run_dir: Path, cfg: TrainConfig, device: torch.device):
-    state = checkpoint.load(run_dir / rundir.CHECKPOINT)
+    """The trained encoder, only from a finished, finite checkpoint of this very config."""
+    path = run_dir / rundir.CHECKPOINT
+    state = checkpoint.load(path)
+    checkpoint.check_compatible(state["config"], to_dict(cfg), path, action="evaluate it as this run")
+    checkpoint.require_finite(state["model"], str(path))
     if state["epoch"] < cfg.epochs:
         raise RuntimeError(f"{run_dir} finished {state['epoch']}/{cfg.epochs} epochs; pretraining is not done")
     model = build_method(model_config_from(cfg))
@@ -84,8 +92,8 @@ def evaluate(run_dir: Path, probes: list[str], cfg: TrainConfig, baseline: str |
     else:
         encoder = _encoder_from_run(run_dir, cfg, device)
         backbone = encoder.backbone
-    train = subset(build_dataset(cfg.dataset, cfg.data_root, "train"), cfg.eval_train_subset)
-    test = subset(build_dataset(cfg.dataset, cfg.data_root, "test"), cfg.eval_test_subset)
+    train = subset(load_split(cfg, "train"), cfg.eval_train_subset)
+    test = subset(load_split(cfg, "test"), cfg.eval_test_subset)
     size = cfg.image_size or DATASETS[cfg.dataset].image_size
     feats: dict[str, Any] = {}
 
@@ -157,26 +165,39 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--linear-epochs", type=int, default=100)
     p.add_argument("--linear-lr", type=float, default=None, help="default 10 (ImageNet: 30)")
     p.add_argument("--linear-batch", type=int, default=None, help="default 512 (ImageNet: 256)")
+    p.add_argument("--debug", action="store_true", help=f"show tracebacks (also: {cli_errors.DEBUG_ENV}=1)")
     args = p.parse_intermixed_args(argv)
     probes = [x for x in args.probes.split(",") if x]
-    if args.baseline:
-        if not args.config:
-            p.error("--baseline needs --config (the encoder and dataset)")
-        cfg = load_config(args.config, args.overrides)
-        _write_baseline_run(args.run_dir, cfg, args.baseline)
-    else:
-        cfg_path = args.run_dir / rundir.CONFIG
-        if not cfg_path.exists():
-            print(f"error: {args.run_dir} has no config.json: not a run directory", file=sys.stderr)
-            return 2
-        cfg = from_dict(json.loads(cfg_path.read_text()))
+    if args.baseline and not args.config:
+        p.error("--baseline needs --config (the encoder and dataset)")
+    cfg_path = args.run_dir / rundir.CONFIG
+    if not args.baseline and not cfg_path.exists():
+        print(f"error: {args.run_dir} has no config.json: not a run directory", file=sys.stderr)
+        return 2
     try:
+        if args.baseline:
+            cfg = load_config(args.config, args.overrides)
+            _write_baseline_run(args.run_dir, cfg, args.baseline)
+        else:
+            cfg = from_dict(json.loads(cfg_path.read_text()))
         evaluate(args.run_dir, probes, cfg, baseline=args.baseline, linear_epochs=args.linear_epochs,
                  linear_lr=args.linear_lr, linear_batch=args.linear_batch)
-    except (RuntimeError, ValueError, FileNotFoundError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 1
+    except Exception as e:
+        _mark_failed(args.run_dir / rundir.EVAL, e)
+        if cli_errors.debug_requested(args.debug):
+            raise
+        return cli_errors.report(e)
     return 0
+
+
+def _mark_failed(path: Path, exc: Exception) -> None:
+    """An eval.json left "running" by a failed probe says "failed" and why (finished probes stay)."""
+    try:
+        result = json.loads(path.read_text())
+        if result.get("status") == "running":
+            write_json(path, {**result, "status": "failed", "error": f"{type(exc).__name__}: {exc}"})
+    except (OSError, ValueError):
+        pass
 
 
 if __name__ == "__main__":

@@ -6,12 +6,16 @@
 
 Re-running the same command resumes from the run directory's checkpoint (``--no-resume`` refuses
 to touch an existing one). SLURM, several nodes: see the README ("Multi-node").
+
+Exit codes: 0 finished, 1 failed, 2 configuration error, 3 data error, 128+N stopped by signal N
+(resumable). Errors are one line; ``--debug`` or HALLUCINATOR_DEBUG=1 shows the traceback.
 """
 from __future__ import annotations
 
 import argparse
 import sys
 
+from . import cli_errors
 from .config import ConfigError, describe_keys, load_config
 from .presets import PRESETS
 
@@ -27,9 +31,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--config", required=False, help="a preset name or a YAML file of keys")
     p.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides, type-checked")
     p.add_argument("--no-resume", action="store_true", help="fail instead of resuming an existing checkpoint")
-    p.add_argument("--resume", action="store_true", help="resume (the default when a checkpoint exists)")
     p.add_argument("--print-config", action="store_true", help="print the resolved config and exit")
     p.add_argument("--list-presets", action="store_true", help="list preset names and exit")
+    p.add_argument("--debug", action="store_true", help=f"show tracebacks (also: {cli_errors.DEBUG_ENV}=1)")
     return p
 
 
@@ -41,11 +45,13 @@ def main(argv: list[str] | None = None) -> int:
     if not args.config:
         print("error: --config PRESET_OR_YAML is required (see --help / --list-presets)", file=sys.stderr)
         return 2
+    debug = cli_errors.debug_requested(args.debug)
     try:
         cfg = load_config(args.config, args.overrides)
     except ConfigError as e:
-        print(f"config error: {e}", file=sys.stderr)
-        return 2
+        if debug:
+            raise
+        return cli_errors.report(e)
     if args.print_config:
         from dataclasses import asdict
         for k, v in asdict(cfg).items():
@@ -56,20 +62,19 @@ def main(argv: list[str] | None = None) -> int:
     if args.no_resume and (run_dir_for(cfg) / "checkpoint.pt").exists():
         print(f"error: {run_dir_for(cfg)} already has a checkpoint (drop --no-resume to continue it)", file=sys.stderr)
         return 2
-    from .data import DatasetNotFoundError
-    from .training.checkpoint import ConfigMismatchError
     try:
         trainer = Trainer(cfg)
         trainer.fit()
-    except DatasetNotFoundError as e:
-        print(f"data error: {e}", file=sys.stderr)
-        return 3
-    except ConfigMismatchError as e:
-        print(f"config error: {e}", file=sys.stderr)
-        return 2
+    except Exception as e:  # one line per failure; run.json already says "failed"
+        if debug:
+            raise
+        return cli_errors.report(e)
     finally:
         from . import distributed
         distributed.shutdown()
+    if trainer.interrupted:
+        print(f"stopped by signal {trainer.interrupted}; re-run the same command to resume", file=sys.stderr)
+        return 128 + trainer.interrupted
     return 0
 
 

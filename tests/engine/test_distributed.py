@@ -90,7 +90,8 @@ def test_torchrun_two_processes_only_rank0_writes(tmp_path):
     res = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert res.returncode == 0, res.stderr[-3000:]
     run = tmp_path / "r"
-    assert sorted(p.name for p in run.iterdir()) == ["checkpoint.pt", "config.json", "metrics.jsonl", "run.json", "tensorboard"]
+    assert sorted(p.name for p in run.iterdir()) == [".lock", "checkpoint.pt", "config.json", "metrics.jsonl", "run.json",
+                                                    "tensorboard"]
     import json
     info = json.loads((run / "run.json").read_text())
     assert info["world_size"] == 2 and info["status"] == "finished"

@@ -55,9 +55,10 @@ def _interrupted_run(out, sig, wait_for_epoch):
 def test_killed_run_resumes_bit_for_bit(tmp_path, sig):
     ref = pretrain(*ARGS, f"output_dir={tmp_path / 'ref'}", "run_name=r")
     assert ref.returncode == 0, ref.stderr
-    _interrupted_run(tmp_path / "cut", sig, wait_for_epoch=1)
+    proc = _interrupted_run(tmp_path / "cut", sig, wait_for_epoch=1)
     state = _final(tmp_path / "cut" / "r")
-    if sig == signal.SIGTERM:  # SIGTERM saves a mid-epoch checkpoint
+    if sig == signal.SIGTERM:  # SIGTERM saves a mid-epoch checkpoint and exits 128+15
+        assert proc.returncode == 128 + signal.SIGTERM
         assert state["step"] > 0 or state["epoch"] > 1
         assert json.loads((tmp_path / "cut" / "r" / "run.json").read_text())["status"] == "interrupted"
     res = pretrain(*ARGS, f"output_dir={tmp_path / 'cut'}", "run_name=r")

@@ -4,7 +4,7 @@ Use :func:`build_dataset`; :data:`DATASETS` holds per-dataset facts (classes, si
 channels, normalisation, pretraining split, layout and source).
 """
 
-from .errors import CorruptImageError, DatasetNotFoundError
+from .errors import CorruptImageError, DatasetFormatError, DatasetNotFoundError
 from .decode import read_image_file
 from .fashion_mnist import read_idx
 from .folders import ImageFileDataset
@@ -15,6 +15,7 @@ from .registry import DATASETS, DatasetInfo, build_dataset
 __all__ = [
     "DATASETS",
     "CorruptImageError",
+    "DatasetFormatError",
     "DatasetInfo",
     "DatasetNotFoundError",
     "ImageFileDataset",

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from .errors import DatasetNotFoundError
+from .errors import DatasetFormatError, DatasetNotFoundError, check_labels
 from .in_memory import InMemoryImageDataset
 
 CIFAR_URL = "https://www.cs.toronto.edu/~kriz/cifar.html"
@@ -37,6 +37,7 @@ _SPECS: dict[str, dict[str, Any]] = {
         meta="batches.meta",
         label_key="labels",
         names_key="label_names",
+        num_classes=10,
         layout=CIFAR10_LAYOUT,
     ),
     "cifar100": dict(
@@ -45,16 +46,59 @@ _SPECS: dict[str, dict[str, Any]] = {
         meta="meta",
         label_key="fine_labels",
         names_key="fine_label_names",
+        num_classes=100,
         layout=CIFAR100_LAYOUT,
     ),
 }
 
 
+# The only globals a real CIFAR pickle references (python 2 and 3 writers, numpy 1 and 2):
+# an ndarray rebuilt from its dtype, and bytes written by python 3 under protocol 2.
+_ALLOWED_GLOBALS = {
+    ("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
+    ("numpy", "ndarray"), ("numpy", "dtype"), ("_codecs", "encode"),
+}
+
+
+class _CifarUnpickler(pickle.Unpickler):
+    """Admits numpy arrays and plain containers only; any other global is refused."""
+
+    def find_class(self, module: str, name: str) -> Any:
+        if (module, name) not in _ALLOWED_GLOBALS:
+            raise pickle.UnpicklingError(f"refusing {module}.{name}: not part of a CIFAR batch")
+        return super().find_class(module, name)
+
+
 def _unpickle(path: Path) -> dict[str, Any]:
-    """Loads one batch; keys come back as str whether stored as bytes or str."""
-    with open(path, "rb") as f:
-        obj = pickle.load(f, encoding="latin1")
+    """Loads one batch without running code; keys come back as str whether stored as bytes or str.
+
+    Raises:
+        DatasetFormatError: Truncated, not a pickle, or a pickle that needs code to load.
+    """
+    try:
+        with open(path, "rb") as f:
+            obj = _CifarUnpickler(f, encoding="latin1").load()
+    except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError, IndexError) as exc:
+        raise DatasetFormatError(path, f"not a readable CIFAR pickle batch ({exc})") from None
+    if not isinstance(obj, dict):
+        raise DatasetFormatError(path, f"expected a dict, found {type(obj).__name__}")
     return {(k.decode("latin1") if isinstance(k, bytes) else k): v for k, v in obj.items()}
+
+
+def _batch_arrays(path: Path, batch: dict[str, Any], label_key: str, num_classes: int) -> tuple[np.ndarray, list[int]]:
+    """The Nx3x32x32 images and N labels of one batch, checked against each other."""
+    missing = [k for k in ("data", label_key) if k not in batch]
+    if missing:
+        raise DatasetFormatError(path, f"missing key(s) {missing}")
+    data = batch["data"]
+    if not isinstance(data, np.ndarray) or data.dtype != np.uint8 or data.ndim != 2 or data.shape[1] != 3072:
+        shape = getattr(data, "shape", None)
+        raise DatasetFormatError(path, f"'data' must be a uint8 Nx3072 array, found {type(data).__name__} {shape}")
+    labels = [int(t) for t in batch[label_key]]
+    if len(labels) != data.shape[0]:
+        raise DatasetFormatError(path, f"{data.shape[0]} images but {len(labels)} labels")
+    check_labels(labels, num_classes, path)
+    return data.reshape(-1, 3, 32, 32), labels
 
 
 def _text(value: str | bytes) -> str:
@@ -76,6 +120,8 @@ def load_cifar(name: str, root: str | Path | None, split: str, transform=None) -
 
     Raises:
         DatasetNotFoundError: A needed file is missing.
+        DatasetFormatError: A batch is truncated, inconsistent, has out-of-range labels or
+            would need code to unpickle (the file is named).
     """
     spec = _SPECS[name]
     if root is None:
@@ -92,9 +138,13 @@ def load_cifar(name: str, root: str | Path | None, split: str, transform=None) -
         )
     data, labels = [], []
     for fname in spec["files"][split]:
-        batch = _unpickle(folder / fname)
-        data.append(np.asarray(batch["data"], dtype=np.uint8).reshape(-1, 3, 32, 32))  # Nx3x32x32
-        labels.extend(int(t) for t in batch[spec["label_key"]])
-    classes = [_text(c) for c in _unpickle(folder / spec["meta"])[spec["names_key"]]]
+        images, batch_labels = _batch_arrays(folder / fname, _unpickle(folder / fname), spec["label_key"],
+                                             spec["num_classes"])
+        data.append(images)  # Nx3x32x32
+        labels.extend(batch_labels)
+    meta = _unpickle(folder / spec["meta"])
+    if spec["names_key"] not in meta:
+        raise DatasetFormatError(folder / spec["meta"], f"missing key {spec['names_key']!r}")
+    classes = [_text(c) for c in meta[spec["names_key"]]]
     images = torch.from_numpy(np.concatenate(data))
     return InMemoryImageDataset(images, torch.tensor(labels, dtype=torch.int64), classes, transform)

@@ -64,3 +64,32 @@ class CorruptImageError(OSError):
 
     def __str__(self) -> str:
         return self.args[0]
+
+
+class DatasetFormatError(ValueError):
+    """A dataset file exists but its content is not what the format promises.
+
+    Truncated or mismatched files, labels outside the class range, and pickles that would
+    need code to load all raise this, naming the file.
+
+    Attributes:
+        path: The offending file.
+    """
+
+    def __init__(self, path: str | Path, reason: str) -> None:
+        self.path = Path(path)
+        super().__init__(f"{path}: {reason}")
+
+
+def check_labels(labels, num_classes: int, path: str | Path, allow_unlabeled: bool = False) -> None:
+    """Raises DatasetFormatError unless every label is in ``0..num_classes-1`` (or -1 if allowed)."""
+    import numpy as np
+
+    labels = np.asarray(labels)
+    low = -1 if allow_unlabeled else 0
+    bad = (labels < low) | (labels >= num_classes)
+    if bad.any():
+        first = int(np.flatnonzero(bad)[0])
+        raise DatasetFormatError(
+            path, f"label {int(labels[first])} at position {first} is outside 0..{num_classes - 1} "
+                  f"({int(bad.sum())} such labels)")

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import gzip
+import zlib
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from .errors import DatasetNotFoundError
+from .errors import DatasetFormatError, DatasetNotFoundError, check_labels
 from .in_memory import InMemoryImageDataset
 
 DEBIAN_DIR = Path("/usr/share/datasets/fashion-mnist")
@@ -38,19 +39,25 @@ def read_idx(path: str | Path) -> np.ndarray:
         uint8 array with the shape stored in the header.
 
     Raises:
-        ValueError: Bad magic number or size.
+        DatasetFormatError: Truncated or corrupt gzip, short header, bad magic number or size
+            (a ValueError naming the file).
     """
     path = Path(path)
     opener = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "rb") as f:
-        data = f.read()
+    try:
+        with opener(path, "rb") as f:
+            data = f.read()
+    except (EOFError, gzip.BadGzipFile, zlib.error) as exc:
+        raise DatasetFormatError(path, f"truncated or corrupt gzip file ({exc})") from None
+    if len(data) < 4 or len(data) < 4 + 4 * data[3]:
+        raise DatasetFormatError(path, f"{len(data)} bytes: too short for an idx header")
     zero, dtype_code, ndim = data[0] << 8 | data[1], data[2], data[3]
     if zero != 0 or dtype_code != 0x08:
-        raise ValueError(f"{path}: not an unsigned-byte idx file (magic {data[:4].hex()})")
+        raise DatasetFormatError(path, f"not an unsigned-byte idx file (magic {data[:4].hex()})")
     shape = tuple(int.from_bytes(data[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim))
     body = np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * ndim)
     if body.size != int(np.prod(shape)):
-        raise ValueError(f"{path}: header says {shape}, body has {body.size} bytes")
+        raise DatasetFormatError(path, f"header says {shape}, body has {body.size} bytes")
     return body.reshape(shape)
 
 
@@ -75,6 +82,7 @@ def load_fashion_mnist(root: str | Path | None, split: str, transform=None) -> I
 
     Raises:
         DatasetNotFoundError: The idx files are not there.
+        DatasetFormatError: A file is corrupt, the counts differ or a label is not 0..9.
     """
     base = DEBIAN_DIR if root is None else Path(root).expanduser()
     stems = [f"{_PREFIX[split]}-images-idx3-ubyte", f"{_PREFIX[split]}-labels-idx1-ubyte"]
@@ -89,8 +97,11 @@ def load_fashion_mnist(root: str | Path | None, split: str, transform=None) -> I
         )
     images = read_idx(found[0])  # Nx28x28
     labels = read_idx(found[1])  # N
-    if images.ndim != 3 or labels.shape != (images.shape[0],):
-        raise ValueError(f"{folder}: images {images.shape} and labels {labels.shape} do not match")
+    if images.ndim != 3:
+        raise DatasetFormatError(found[0], f"expected N x 28 x 28 images, header says {images.shape}")
+    if labels.shape != (images.shape[0],):
+        raise DatasetFormatError(found[1], f"labels {labels.shape} do not match images {images.shape} in {found[0]}")
+    check_labels(labels, len(CLASSES), found[1])
     return InMemoryImageDataset(
         torch.from_numpy(images.copy()).unsqueeze(1),  # Nx1x28x28
         torch.from_numpy(labels.astype(np.int64)),

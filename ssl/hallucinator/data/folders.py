@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import copy
 import os
 import warnings
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Literal, Optional, Sequence, get_args
 
 import numpy as np
 import torch
@@ -15,7 +16,8 @@ from .decode import read_image_file
 from .errors import CorruptImageError
 
 IMAGE_EXTENSIONS = (".jpeg", ".jpg", ".png", ".bmp", ".webp", ".gif", ".tif", ".tiff", ".ppm", ".pgm")
-ON_CORRUPT = ("error", "skip")
+OnCorrupt = Literal["error", "skip"]
+ON_CORRUPT: tuple[str, ...] = get_args(OnCorrupt)
 
 
 def list_images(directory: str | Path) -> list[str]:
@@ -57,6 +59,8 @@ class ImageFileDataset(Dataset):
         classes: Class names; ``classes[t]`` names label ``t``.
         transform: Optional callable applied to each 3xHxW uint8 image.
         on_corrupt: ``"error"`` or ``"skip"``.
+        max_pixels: Larger images are refused as corrupt before decoding; None = Pillow's
+            ``MAX_IMAGE_PIXELS``.
     """
 
     def __init__(
@@ -65,12 +69,14 @@ class ImageFileDataset(Dataset):
         classes: Sequence[str],
         transform: Callable[[torch.Tensor], Any] | None = None,
         on_corrupt: str = "error",
+        max_pixels: Optional[int] = None,
     ) -> None:
         if on_corrupt not in ON_CORRUPT:
             raise ValueError(f"on_corrupt must be one of {ON_CORRUPT}, got {on_corrupt!r}")
         self.classes = list(classes)
         self.transform = transform
         self.on_corrupt = on_corrupt
+        self.max_pixels = max_pixels
         paths = [os.fsencode(str(p)) for p, _ in samples]
         self._paths = np.array(paths, dtype=np.bytes_) if paths else np.empty(0, dtype="S1")
         self.targets = torch.tensor([int(t) for _, t in samples], dtype=torch.int64)
@@ -95,6 +101,12 @@ class ImageFileDataset(Dataset):
     def __len__(self) -> int:
         return len(self._paths)
 
+    def head(self, n: int) -> "ImageFileDataset":
+        """The first ``n`` items as the same type; skips are shared with (and counted by) both."""
+        out = copy.copy(self)
+        out._paths, out.targets, out._skipped = self._paths[:n], self.targets[:n], self._skipped[:n]
+        return out
+
     def __getitem__(self, index: int) -> tuple[Any, int]:
         n = len(self)
         if not -n <= index < n:
@@ -105,7 +117,7 @@ class ImageFileDataset(Dataset):
             if self._skipped[i]:
                 continue
             try:
-                image = read_image_file(self.path(i))
+                image = read_image_file(self.path(i), self.max_pixels)
             except CorruptImageError as exc:
                 if self.on_corrupt == "error":
                     raise

@@ -53,6 +53,10 @@ class InMemoryImageDataset(Dataset):
     def __len__(self) -> int:
         return int(self.images.shape[0])
 
+    def head(self, n: int) -> "InMemoryImageDataset":
+        """The first ``n`` items (a view of the same tensors)."""
+        return InMemoryImageDataset(self.images[:n], self.targets[:n], self.classes, self.transform)
+
     def __getitem__(self, index: int) -> tuple[Any, int]:
         image = self.images[index]  # CxHxW uint8
         if self.transform is not None:

@@ -95,6 +95,7 @@ def build_dataset(
     split: str,
     transform: Callable[[Any], Any] | None = None,
     on_corrupt: str = "error",
+    max_pixels: int | None = None,
 ) -> Dataset:
     """Builds a dataset from local files (nothing is downloaded).
 
@@ -112,6 +113,8 @@ def build_dataset(
         on_corrupt: ``"error"`` (raise CorruptImageError naming the file) or ``"skip"``
             (return the next readable item and count the file in ``dataset.num_skipped``);
             only folder datasets decode files, in-memory ones ignore it.
+        max_pixels: Folder datasets refuse (as corrupt) images with more pixels, read from
+            the header before decoding; None = Pillow's ``MAX_IMAGE_PIXELS``.
 
     Returns:
         An InMemoryImageDataset or an ImageFileDataset.
@@ -131,4 +134,6 @@ def build_dataset(
     split = _ALIASES.get(split, split)
     if info.in_memory:
         return _LOADERS[name](root, split, transform)
-    return _LOADERS[name](root, split, transform, on_corrupt)
+    dataset = _LOADERS[name](root, split, transform, on_corrupt)
+    dataset.max_pixels = max_pixels
+    return dataset

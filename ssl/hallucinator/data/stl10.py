@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .errors import DatasetNotFoundError
+from .errors import DatasetFormatError, DatasetNotFoundError, check_labels
 from .in_memory import InMemoryImageDataset
 
 STL10_URL = "https://cs.stanford.edu/~acoates/stl10/ (stl10_binary.tar.gz)"
@@ -29,7 +29,7 @@ _PARTS = {"train": ["train"], "test": ["test"], "train+unlabeled": ["train", "un
 def _count(path: Path) -> int:
     size = path.stat().st_size
     if size % _IMAGE_BYTES:
-        raise ValueError(f"{path}: size {size} is not a multiple of one 3x96x96 image")
+        raise DatasetFormatError(path, f"size {size} is not a multiple of one 3x96x96 image")
     return size // _IMAGE_BYTES
 
 
@@ -60,6 +60,7 @@ def load_stl10(root: str | Path | None, split: str, transform=None) -> InMemoryI
 
     Raises:
         DatasetNotFoundError: A needed file is missing.
+        DatasetFormatError: A file has the wrong size, count or labels (named).
     """
     if root is None:
         raise DatasetNotFoundError("stl10", None, STL10_LAYOUT, STL10_URL)
@@ -84,8 +85,11 @@ def load_stl10(root: str | Path | None, split: str, transform=None) -> InMemoryI
         if part != "unlabeled":
             labels = np.fromfile(folder / f"{part}_y.bin", dtype=np.uint8).astype(np.int64)
             if labels.shape[0] != n:
-                raise ValueError(f"{folder}/{part}_y.bin has {labels.shape[0]} labels for {n} images")
+                raise DatasetFormatError(folder / f"{part}_y.bin", f"{labels.shape[0]} labels for {n} images")
+            check_labels(labels - 1, 10, folder / f"{part}_y.bin")  # files store 1..10
             targets[start : start + n] = torch.from_numpy(labels - 1)  # files store 1..10
         start += n
     classes = [c.strip() for c in (folder / "class_names.txt").read_text().splitlines() if c.strip()]
+    if len(classes) != 10:
+        raise DatasetFormatError(folder / "class_names.txt", f"expected 10 class names, found {len(classes)}")
     return InMemoryImageDataset(images, targets, classes, transform)

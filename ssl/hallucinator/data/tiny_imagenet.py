@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .errors import DatasetNotFoundError
+from .errors import DatasetFormatError, DatasetNotFoundError
 from .folders import ImageFileDataset, list_images
 
 TINY_IMAGENET_URL = "http://cs231n.stanford.edu/tiny-imagenet-200.zip (https://www.image-net.org/)"
@@ -51,6 +51,8 @@ def load_tiny_imagenet(
     if not (folder / "wnids.txt").is_file():
         raise missing(folder, "Missing: wnids.txt.")
     wnids = sorted({w.strip() for w in (folder / "wnids.txt").read_text().splitlines() if w.strip()})
+    if not wnids:
+        raise DatasetFormatError(folder / "wnids.txt", "lists no wnids")
     index = {w: i for i, w in enumerate(wnids)}
     samples: list[tuple[str, int]] = []
     if split == "train":
@@ -68,7 +70,7 @@ def load_tiny_imagenet(
                 continue
             fields = line.split("\t")
             if len(fields) < 2 or fields[1] not in index:
-                raise ValueError(f"{notes}:{line_no}: expected 'file<TAB>wnid...' with a wnid from wnids.txt")
+                raise DatasetFormatError(f"{notes}:{line_no}", "expected 'file<TAB>wnid...' with a wnid from wnids.txt")
             samples.append((str(folder / "val" / "images" / fields[0]), index[fields[1]]))
         samples.sort()
     return ImageFileDataset(samples, wnids, transform, on_corrupt)

@@ -8,7 +8,7 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
 from ..augmentations import Normalize
-from ..data import DATASETS
+from ..data import DATASETS, InMemoryImageDataset
 
 
 def eval_resize(images: torch.Tensor, size: int) -> torch.Tensor:
@@ -46,7 +46,7 @@ def extract_features(backbone: nn.Module, dataset: Dataset, dataset_name: str, d
     was_training = backbone.training
     backbone.eval()
     feats, labels = [], []
-    if hasattr(dataset, "images"):  # in-memory: slice the uint8 tensor directly
+    if isinstance(dataset, InMemoryImageDataset):  # in-memory: slice the uint8 tensor directly
         for start in range(0, len(dataset), batch_size):
             x = eval_resize(dataset.images[start:start + batch_size], size).to(device)
             x = norm(x)

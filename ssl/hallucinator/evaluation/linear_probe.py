@@ -19,7 +19,7 @@ from torchvision.transforms import v2
 from tqdm import tqdm
 
 from ..augmentations import Normalize
-from ..data import DATASETS
+from ..data import DATASETS, InMemoryImageDataset
 from ..training import checkpoint
 from .features import eval_resize
 
@@ -105,7 +105,7 @@ def linear_probe(backbone: nn.Module, feat_dim: int, train: Dataset, test: Datas
 def _evaluate(backbone, clf, test, norm, size, device, batch_size) -> float:
     clf.eval()
     correct = total = 0
-    if hasattr(test, "images"):
+    if isinstance(test, InMemoryImageDataset):
         batches = ((test.images[i:i + batch_size], test.targets[i:i + batch_size]) for i in range(0, len(test), batch_size))
     else:
         batches = DataLoader(test, batch_size=batch_size, num_workers=2)

@@ -24,6 +24,30 @@ def save_atomic(state: dict[str, Any], path: str | Path) -> None:
     write_atomic(path, lambda f: torch.save(state, f), binary=True)
 
 
+def remove_orphans(directory: str | Path) -> list[Path]:
+    """Deletes temporary files that an interrupted ``save_atomic`` left in ``directory``.
+
+    Call only while holding the directory (see ``run_lock``): a live writer's file would go too.
+    """
+    orphans = sorted(Path(directory).glob(".*.pt.*.tmp"))
+    for p in orphans:
+        p.unlink(missing_ok=True)
+    return orphans
+
+
+def non_finite_entries(weights: dict[str, Any]) -> list[str]:
+    """Names of the floating-point tensors in a state dict that hold NaN or inf."""
+    return [k for k, v in weights.items()
+            if isinstance(v, torch.Tensor) and v.is_floating_point() and not bool(torch.isfinite(v).all())]
+
+
+def require_finite(weights: dict[str, Any], what: str) -> None:
+    """Raises ``CheckpointError`` naming the first entries of ``weights`` that are not finite."""
+    bad = non_finite_entries(weights)
+    if bad:
+        raise CheckpointError(f"{what} has non-finite weights in {len(bad)} tensor(s), e.g. {', '.join(bad[:3])}")
+
+
 def load(path: str | Path) -> dict[str, Any]:
     """Loads a checkpoint of this project without executing any code from the file."""
     try:
@@ -37,8 +61,10 @@ def load(path: str | Path) -> dict[str, Any]:
     return state
 
 
-def check_compatible(saved: dict[str, Any], current: dict[str, Any], path: str | Path) -> None:
-    """Refuses to resume from a checkpoint written with a different configuration."""
+def check_compatible(saved: dict[str, Any], current: dict[str, Any], path: str | Path, action: str = "resume") -> None:
+    """Refuses to ``action`` (resume, evaluate) a checkpoint written with a different configuration."""
+    from ..config import TrainConfig, to_dict  # a key added after the checkpoint was written
+    saved = {**to_dict(TrainConfig()), **saved}   # reads as its default, the value it had then
     diff = {k: (saved.get(k), current.get(k)) for k in set(saved) | set(current)
             if k not in NON_DEFINING_KEYS and saved.get(k) != current.get(k)}
     if diff:
@@ -46,4 +72,4 @@ def check_compatible(saved: dict[str, Any], current: dict[str, Any], path: str |
         why = (" (the cosine schedule spans the configured epochs, so a run cannot be extended in place:"
                " a longer run is a new run)") if "epochs" in diff else ""
         raise ConfigMismatchError(f"{path} was written by a different configuration ({keys}){why}; refusing to "
-                              "resume. Use another run_name/output_dir for a new run, or restore those keys.")
+                                  f"{action}. Use another run_name/output_dir for a new run, or restore those keys.")

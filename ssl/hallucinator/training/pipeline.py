@@ -12,7 +12,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset, DistributedSampler, Sampler
 
 from ..augmentations import AugmentConfig, Normalize, TwoViews, recipe
-from ..data import DATASETS, build_dataset
+from ..data import DATASETS, InMemoryImageDataset, build_dataset
 
 
 def mix_seed(*parts: int) -> int:
@@ -86,13 +86,16 @@ def warmup_augment_config(cfg) -> AugmentConfig:
 
 
 def subset(dataset: Dataset, n: Optional[int]) -> Dataset:
-    """The first ``n`` items (a view for in-memory data, a Subset otherwise)."""
+    """The first ``n`` items, as the same dataset type (file datasets keep counting skips)."""
     if n is None or n >= len(dataset):
         return dataset
-    if hasattr(dataset, "images"):
-        from ..data import InMemoryImageDataset
-        return InMemoryImageDataset(dataset.images[:n], dataset.targets[:n], dataset.classes, dataset.transform)
-    return torch.utils.data.Subset(dataset, range(n))
+    return dataset.head(n)
+
+
+def load_split(cfg, split: str) -> Dataset:
+    """The run's dataset ``split`` with its corrupt-image policy and pixel limit."""
+    return build_dataset(cfg.dataset, cfg.data_root, split, on_corrupt=cfg.on_corrupt,
+                         max_pixels=cfg.max_image_pixels)
 
 
 class TrainData:
@@ -101,8 +104,7 @@ class TrainData:
     def __init__(self, cfg, device: torch.device, rank: int, world: int) -> None:
         info = DATASETS[cfg.dataset]
         split = cfg.train_split or info.pretrain_split
-        self.dataset = subset(build_dataset(cfg.dataset, cfg.data_root, split, on_corrupt=cfg.on_corrupt),
-                              cfg.train_subset)
+        self.dataset = subset(load_split(cfg, split), cfg.train_subset)
         if cfg.batch_size % world:
             raise ValueError(f"batch_size={cfg.batch_size} must be divisible by the {world} processes")
         self.local_batch = cfg.batch_size // world
@@ -113,7 +115,7 @@ class TrainData:
         self.normalize = Normalize(info.mean, info.std).to(device)
         self.on_device = cfg.augment_on == "device"
         if self.on_device:
-            if not hasattr(self.dataset, "images"):
+            if not isinstance(self.dataset, InMemoryImageDataset):
                 raise ValueError(f"augment_on=device needs an in-memory dataset; {cfg.dataset} is read from files")
             from ..batch_augment import BatchTwoViews
             self.batch_views = BatchTwoViews(self.aug)

@@ -1,7 +1,8 @@
 """The pretraining loop: one code path for a single process and torchrun; rank 0 does all I/O.
 
 Writes the run directory of ``hallucinator.rundir`` (``output_dir/run_name``): config.json,
-run.json, metrics.jsonl (+ TensorBoard), checkpoint.pt (every epoch and on SIGTERM/SIGINT).
+run.json, metrics.jsonl (+ TensorBoard), checkpoint.pt (atomic, weights-only, finite weights only;
+every epoch and on SIGTERM/SIGINT) and .lock (one writer per run directory).
 """
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import json
 import resource
 import signal
 import time
+import warnings
 from contextlib import nullcontext
 from pathlib import Path
 from typing import Any, Optional
@@ -19,13 +21,13 @@ from tqdm import tqdm
 
 from .. import distributed, rundir
 from ..config import TrainConfig, to_dict
-from ..data import build_dataset
 from ..evaluation.monitor import Monitor
 from ..methods import build_method, model_config_from
 from ..metrics import positive_similarity
 from . import checkpoint, provenance
 from .metric_log import MetricLog, epoch_line
-from .pipeline import TrainData, subset
+from .pipeline import TrainData, load_split, subset
+from .run_lock import RunDirLock
 from .schedule import build_schedule
 
 
@@ -59,6 +61,8 @@ class Trainer:
         self.device = pick_device(cfg, self.dist.local_rank)
         self.run_dir = run_dir_for(cfg)
         self.ckpt_path = self.run_dir / rundir.CHECKPOINT
+        # One writer per run directory, taken before any work; the kernel drops it on any exit.
+        self._lock = RunDirLock(self.run_dir).acquire() if self.is_main else None
         self.show_progress = show_progress and self.is_main
         torch.manual_seed(cfg.seed)
         self.model = build_method(model_config_from(cfg)).to(self.device)
@@ -96,6 +100,12 @@ class Trainer:
                 "rng_cuda": torch.cuda.get_rng_state_all() if self.device.type == "cuda" else []}
 
     def _save(self) -> None:
+        """Writes the checkpoint unless a weight is NaN/inf (the last good one is kept)."""
+        bad = checkpoint.non_finite_entries(self.model.state_dict())
+        if bad:
+            raise NonFiniteLossError(
+                f"weights became non-finite ({', '.join(bad[:3])}) by epoch {self.epoch} step {self.step}; not saved. "
+                f"The last good checkpoint is {self.ckpt_path if self.ckpt_path.exists() else 'none (first epoch)'}.")
         if self.is_main:
             checkpoint.save_atomic(self._state(), self.ckpt_path)
 
@@ -115,11 +125,13 @@ class Trainer:
         """G2/kNN on the test split; without a test split here the diagnostics are skipped."""
         cfg = self.cfg
         try:
-            test = subset(build_dataset(cfg.dataset, cfg.data_root, "test"), cfg.eval_test_subset)
-        except (FileNotFoundError, ValueError):
+            test = subset(load_split(cfg, "test"), cfg.eval_test_subset)
+            train = subset(load_split(cfg, "train"), cfg.knn_train_subset) if cfg.knn_every > 0 else None
+        except (FileNotFoundError, ValueError) as e:
+            if self.is_main:
+                warnings.warn(f"kNN/G2 monitor off: the {cfg.dataset} test/kNN data cannot be used: "
+                              f"{' '.join(str(e).splitlines()[:2])}", RuntimeWarning, stacklevel=2)
             return Monitor(cfg, None, None)
-        train = (subset(build_dataset(cfg.dataset, cfg.data_root, "train"), cfg.knn_train_subset)
-                 if cfg.knn_every > 0 else None)
         return Monitor(cfg, test, train)
 
     # ----- the loop ----------------------------------------------------------------------
@@ -134,6 +146,7 @@ class Trainer:
         """Rank 0: config.json, run.json (status running, provenance), the metric log, a banner."""
         cfg = self.cfg
         self.run_dir.mkdir(parents=True, exist_ok=True)
+        checkpoint.remove_orphans(self.run_dir)  # temp files of a save that a kill interrupted
         rundir.write_json(self.run_dir / rundir.CONFIG, to_dict(cfg))
         info = provenance.collect(self.device, self.dist.world_size, cfg.seed)
         prev = self.run_dir / rundir.RUN
@@ -150,23 +163,35 @@ class Trainer:
         print(f"run {self.run_dir} on {info['device_name']} (world size {self.dist.world_size}); {where}",
               flush=True)
 
+    @property
+    def interrupted(self) -> Optional[int]:
+        """The signal that stopped ``fit`` before the last epoch was done, else None."""
+        return self._stop_signal if self.epoch < self.cfg.epochs else None
+
     def fit(self) -> dict[str, Any]:
-        """Trains to ``cfg.epochs``; returns the last epoch's metrics."""
+        """Trains to ``cfg.epochs``; returns the last epoch's metrics.
+
+        Any exception marks run.json "failed" with its reason and propagates; the run
+        directory's lock is released on return or error.
+        """
         cfg = self.cfg
-        if self.is_main:
-            self._start_run_dir()
         old = {s: signal.signal(s, self._on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
         t_run = time.time()
         last: dict[str, Any] = {}
         status = "failed"
         try:
+            if self.is_main:
+                self._start_run_dir()
             while self.epoch < cfg.epochs and self._stop_signal is None:
                 last = self._train_epoch()
-            status = "finished" if self._stop_signal is None else "interrupted"
+            status = "interrupted" if self.interrupted else "finished"
             self._write_run_json(status=status, end_time=provenance.now(), wall_time_s=self._wall_so_far(t_run))
-        except NonFiniteLossError as e:
-            self._write_run_json(status=status, error=str(e), end_time=provenance.now(),
-                                 wall_time_s=self._wall_so_far(t_run))
+        except BaseException as e:
+            try:
+                self._write_run_json(status="failed", error=f"{type(e).__name__}: {e}", end_time=provenance.now(),
+                                     wall_time_s=self._wall_so_far(t_run))
+            except Exception:  # e.g. the disk that failed the run; the original error matters more
+                pass
             raise
         finally:
             for s, h in old.items():
@@ -175,6 +200,8 @@ class Trainer:
                 self.log.close()
                 print(f"run {self.run_dir} on {self.device}: {status} at epoch {self.epoch}/{cfg.epochs}"
                       f" step {self.step}", flush=True)
+            if self._lock is not None:
+                self._lock.release()
         return last
 
     def _wall_so_far(self, t_run: float) -> float:
@@ -244,7 +271,7 @@ class Trainer:
                    "sim_qhat_k": p["sim_qhat_k"] / n if self.cfg.hallucinator else None,
                    **self.monitor.measure(self.model.encoder, self.epoch, self.device),
                    "images_per_s": p["images"] / max(p["seconds"], 1e-9), "epoch_time_s": p["seconds"],
-                   "peak_mem_mb": self._peak_mem_mb(), "skipped_images": getattr(self.data.dataset, "num_skipped", 0)}
+                   "peak_mem_mb": self._peak_mem_mb(), "skipped_images": self.data.dataset.num_skipped}
         if self.is_main and self.log is not None:
             self.log.write(metrics)
             print(epoch_line(metrics, self.cfg.epochs), flush=True)
