@@ -105,12 +105,12 @@ def test_signal_after_the_last_epoch_leaves_the_run_finished_and_no_leftovers(tm
     # a kill between the epoch-1 metrics line and its checkpoint: no checkpoint, one line
     (run / "metrics.jsonl").write_text(json.dumps({"epoch": 1, "loss": 9.9}) + "\n")
     trainer = _trainer(tmp_path)
-    diagnostics = trainer._diagnostics
+    measure = trainer.monitor.measure
 
-    def signalled():
+    def signalled(*args):
         trainer._on_signal(signal.SIGTERM, None)  # SIGTERM lands during the last epoch's bookkeeping
-        return diagnostics()
-    monkeypatch.setattr(trainer, "_diagnostics", signalled)
+        return measure(*args)
+    monkeypatch.setattr(trainer.monitor, "measure", signalled)
     trainer.fit()
     assert trainer.interrupted is None
     assert json.loads((run / "run.json").read_text())["status"] == "finished"
@@ -150,8 +150,9 @@ def test_evaluate_refuses_a_checkpoint_that_does_not_fit(tmp_path, capsys):
     config = json.loads((run / "config.json").read_text())
     args = [str(run), "--probes", "knn"]
     (run / "config.json").write_text(json.dumps({**config, "lr": 0.1}))
-    assert evaluate_cli.main(args) == 1
-    assert "different configuration" in capsys.readouterr().err
+    assert evaluate_cli.main(args) == 2  # a configuration mismatch is a config error
+    err = capsys.readouterr().err
+    assert err.startswith("config error:") and "different configuration" in err
     (run / "config.json").write_text(json.dumps(config))
     state = checkpoint.load(run / "checkpoint.pt")
     state["model"]["encoder.backbone.conv1.weight"][0, 0, 0, 0] = float("nan")
