@@ -88,6 +88,36 @@ ABLATIONS = {
 }
 
 
+# Stabilised variants (hallucinator.hallucinator docstring) against the baseline and the paper's
+# Hallucinator, MoCoV2 + center crop, every seed. Demo: a 117-step cut of the demo recipe (10k
+# images, 3 epochs) with step diagnostics every 10 steps and a probe on the first 10k labels, so
+# 15 runs fit ~40 min as 3 one-thread processes (one per seed) on a busy 2-core CPU; the warm-up
+# spans the first half of training.
+STABILISE_VARIANTS = ("baseline", "paper", "warmup", "residual", "normalized")
+STABILISE_PROFILE = {
+    "demo": ("train_subset=10000", "knn_every=0", "diag_every=10", "eval_train_subset=10000", "threads=1"),
+    "smoke": ("diag_every=2",),
+    "paper": (),
+}
+STABILISE_WARMUP_STEPS = {"demo": 58, "smoke": 8, "paper": 10000}
+
+
+def _stabilise_overrides(variant: str, profile: str) -> tuple[str, ...]:
+    if variant in ("baseline", "paper"):
+        return ()
+    warmup = (f"hallucinator_warmup_steps={STABILISE_WARMUP_STEPS[profile]}",) if variant == "warmup" else ()
+    return (f"hallucinator_preset={variant}", *warmup)
+
+
+def _stabilise(profile: str, seeds, data_root) -> list[RunSpec]:
+    ds = "cifar10" if profile == "paper" else "fashion_mnist"
+    probes = ("fast_linear",) if profile != "paper" else _probes(profile)
+    return [RunSpec(f"{v}-s{seed}", _preset(profile, "mocov2", v != "baseline", ds),
+                    (f"seed={seed}", *_stabilise_overrides(v, profile), *STABILISE_PROFILE[profile],
+                     *_data_root(profile, ds, data_root)), probes)
+            for seed in seeds for v in STABILISE_VARIANTS]
+
+
 def _ablation(suite: str, profile: str, seeds, data_root) -> list[RunSpec]:
     ds = "in200" if profile == "paper" else "fashion_mnist"
     return [RunSpec(f"{label}-s{seed}", _preset(profile, "mocov2", hal, ds),
@@ -128,9 +158,11 @@ def build_suite(suite: str, profile: str, seeds=None, methods=None, data_root: O
         return _gain_table(profile, LARGE_DATASETS, seeds, methods, data_root)
     if suite in ABLATIONS:
         return _ablation(suite, profile, seeds[:1] if profile == "demo" else seeds, data_root)
+    if suite == "stabilise":
+        return _stabilise(profile, seeds, data_root)
     if suite in ("fig4", "fig5"):
         return _figure(suite, profile, seeds[:1], data_root)
     if suite == "table7":
         raise SystemExit("table7 runs are detection fine-tunes: see `python transfer/train_net.py --help` "
                          "(results land in runs/table7/<profile>/ and `make report` tabulates them)")
-    raise SystemExit(f"unknown suite {suite!r}; choose from table1..table7, fig4, fig5")
+    raise SystemExit(f"unknown suite {suite!r}; choose from table1..table7, fig4, fig5, stabilise")

@@ -57,6 +57,7 @@ class TrainConfig(ModelConfig):
     eval_train_subset: Optional[int] = None  # evaluate.py: first N training images for the probes (None = all)
     eval_test_subset: Optional[int] = None   # evaluate.py: first N test images (None = all)
     metrics_batch: int = 1024              # fixed held-out images for G2 / similarity diagnostics
+    diag_every: int = 50                   # step diagnostics (steps.jsonl) every N steps (0 = off)
     suite: str = ""                        # tags read by the benchmarks' aggregation
     profile: str = ""
 

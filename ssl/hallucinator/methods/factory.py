@@ -34,7 +34,8 @@ class ModelConfig:
     moco_momentum: float = 0.999           # MoCo m
     shuffle_bn: bool = True                # MoCo shuffle-BN across processes
     hallucinator: bool = False             # add the Hallucinator (Eq 3-4)
-    hallucinator_preset: str = "paper"     # paper (beta 0-0.1, n 3) | table5 (0-1) | non-parametric (n 0)
+    hallucinator_preset: str = "paper"     # paper (beta 0-0.1, n 3) | table5 (0-1) | non-parametric (n 0) | warmup | residual | normalized
+    hallucinator_warmup_steps: Optional[int] = None  # extra pair's loss-weight warm-up (steps); overrides the preset
     hallucinator_layers: Optional[int] = None   # n; overrides the preset
     beta_range: Optional[tuple[float, float]] = None  # (beta1, beta2); overrides the preset
     lambda_per_sample: bool = False        # one lambda per sample instead of per iteration
@@ -69,11 +70,14 @@ def build_method(cfg: ModelConfig) -> SiameseMethod:
         if preset is None:
             raise ValueError(f"unknown hallucinator_preset {cfg.hallucinator_preset!r}; "
                              f"choose one of {sorted(HALLUCINATOR_PRESETS)}")
-        kw["hallucinator"] = Hallucinator(
-            dim,
-            layers=preset.layers if cfg.hallucinator_layers is None else cfg.hallucinator_layers,
-            beta=preset.beta if cfg.beta_range is None else tuple(cfg.beta_range),
-            per_sample=cfg.lambda_per_sample or preset.per_sample, seed=cfg.seed)
+        overrides: dict = dict(per_sample=cfg.lambda_per_sample or preset.per_sample, seed=cfg.seed)
+        if cfg.hallucinator_layers is not None:
+            overrides["layers"] = cfg.hallucinator_layers
+        if cfg.beta_range is not None:
+            overrides["beta"] = tuple(cfg.beta_range)
+        if cfg.hallucinator_warmup_steps is not None:
+            overrides["warmup_steps"] = cfg.hallucinator_warmup_steps
+        kw["hallucinator"] = Hallucinator.from_preset(cfg.hallucinator_preset, dim, **overrides)
     if cfg.extrapolation == "symmetric":
         kw["pair_transform"] = SymmetricExtrapolation(seed=cfg.seed)
     if cfg.method in ("mocov1", "mocov2"):

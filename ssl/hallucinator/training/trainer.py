@@ -1,7 +1,8 @@
 """The pretraining loop: one code path for a single process and torchrun; rank 0 does all I/O.
 
 Run directory (``output_dir/run_name``): ``config.json`` (resolved config), ``run.json``
-(provenance and status), ``metrics.jsonl`` (one line per epoch), ``checkpoint.pt`` (atomic,
+(provenance and status), ``metrics.jsonl`` (one line per epoch), ``steps.jsonl`` (step
+diagnostics every ``diag_every`` steps, see ``step_diagnostics``), ``checkpoint.pt`` (atomic,
 weights-only; every epoch and on SIGTERM/SIGINT).
 """
 from __future__ import annotations
@@ -29,6 +30,7 @@ from ..metrics import positive_similarity, uniformity
 from . import checkpoint, provenance
 from .pipeline import TrainData, subset
 from .schedule import warmup_cosine
+from .step_diagnostics import StepDiagnostics
 
 
 class NonFiniteLossError(RuntimeError):
@@ -82,6 +84,8 @@ class Trainer:
         self.partial: dict[str, float] = {}  # running sums of the current epoch (for mid-epoch resume)
         self._stop_signal: Optional[int] = None
         self._probe = self._fixed_probe_batch()
+        self.step_diag = StepDiagnostics(self.model, self.run_dir, cfg.diag_every, write=self.is_main,
+                                         grads=self.dist.world_size == 1)
         if resume and self.ckpt_path.exists():
             self._load(self.ckpt_path)
 
@@ -109,6 +113,7 @@ class Trainer:
             torch.cuda.set_rng_state_all(state["rng_cuda"])
         if self.is_main:
             self._truncate_metrics(self.epoch)
+            self.step_diag.truncate(self.epoch * self.data.steps_per_epoch + self.step)
             print(f"resumed {path} at epoch {self.epoch} step {self.step}", flush=True)
 
     def _truncate_metrics(self, done_epochs: int) -> None:
@@ -235,6 +240,8 @@ class Trainer:
             for g in self.optimizer.param_groups:
                 g["lr"] = lr
             ctx = torch.autocast(self.device.type, dtype=self.autocast_dtype) if self.autocast_dtype else nullcontext()
+            global_step = self.epoch * steps + self.step
+            self.step_diag.begin(global_step)
             with ctx:
                 out = self.ddp(x1, x2)
             # A finiteness check reads the loss on the host: every step on CPU, every
@@ -242,6 +249,7 @@ class Trainer:
             # ends, after a final check, so a non-finite step can never reach a checkpoint.
             if self.step % self.nan_check_every == 0 and not torch.isfinite(out.loss):
                 self._non_finite(out.loss, lr)
+            self.step_diag.record(out, global_step, self.epoch, lr)
             self.optimizer.zero_grad(set_to_none=True)
             self.scaler.scale(out.loss).backward()
             self.scaler.step(self.optimizer)
