@@ -13,6 +13,7 @@ from pathlib import Path
 import pandas as pd
 
 from .aggregate import Collection, collect
+from .dynamics import dynamics_figures
 from .figures import build_figures
 from .pdf import frame_pages, table_pages, text_page, title_page, write_pdf
 from .suites import SUITES
@@ -115,7 +116,7 @@ def build_suite(runs: str | Path, out: str | Path, suite: str, profile: str | No
     prov.to_csv(out_dir / "provenance.csv", index=False)
     files.append(out_dir / "provenance.csv")
 
-    figures = build_figures(coll.runs, suite)
+    figures = build_figures(coll.runs, suite) + dynamics_figures(coll.runs, suite)
     for i, (_, fig) in enumerate(figures, 1):
         png = out_dir / f"figure_{i:02d}.png"
         fig.savefig(png, dpi=110)

@@ -52,6 +52,7 @@ class Suite:
     paper_table: str | None
     key: str = ""
     title: str = ""
+    second_control: str = ""   # ablation: a level also compared against (besides the baseline)
 
 
 SUITES = {s.name: s for s in (
@@ -63,6 +64,8 @@ SUITES = {s.name: s for s in (
     Suite("table6", "ablation", "table6", "hallucinator_layers",
           "Ablation of the number of Hallucinator layers n"),
     Suite("table7", "transfer", "table7", title="Detection / segmentation transfer"),
+    Suite("stabilise", "ablation", None, "hallucinator_preset",
+          "Stabilised Hallucinator variants vs the baseline and the paper's Hallucinator", "paper"),
     Suite("fig4", "figure", None, title="Positive-pair similarity over training (Fig. 4)"),
     Suite("fig5", "figure", None, title="Uniformity of 2-D features (Fig. 5)"),
 )}
@@ -92,7 +95,8 @@ def _num(x: float) -> str:
 # Mirror of the engine's ``hallucinator.hallucinator.HALLUCINATOR_PRESETS`` (beta range, layers n):
 # a config's ``beta_range`` / ``hallucinator_layers`` of None means "the preset's value".
 HALLUCINATOR_PRESETS = {"paper": ((0.0, 0.1), 3), "table5": ((0.0, 1.0), 3),
-                        "non-parametric": ((0.0, 0.1), 0)}
+                        "non-parametric": ((0.0, 0.1), 0), "warmup": ((0.0, 0.1), 3),
+                        "residual": ((0.0, 0.1), 3), "normalized": ((0.0, 0.1), 3)}
 
 
 def hallucinator_settings(config: dict) -> tuple[tuple[float, float] | None, int | None]:
@@ -151,6 +155,8 @@ def level_of(suite: str, config: dict) -> str:
     value = {"beta_range": beta, "hallucinator_layers": layers}.get(spec.key, config.get(spec.key))
     if value is None:
         return "none"
+    if isinstance(value, str):      # a named choice (stabilise: the Hallucinator preset)
+        return value
     if spec.key == "beta_range":
         lo, hi = value
         return "(%s, %s)" % (_num(lo), _num(hi))

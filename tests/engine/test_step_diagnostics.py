@@ -70,15 +70,15 @@ def test_truncate_keeps_steps_before_the_checkpoint(tmp_path):
 @needs_fmnist
 def test_diagnostics_do_not_change_training(tmp_path):
     args = ["--config", "smoke/mocov2-hal", *TINY, "epochs=1", "knn_every=0", "augment_on=cpu"]
-    on = pretrain(*args, "diag_every=3", f"output_dir={tmp_path}", "run_name=on")
-    off = pretrain(*args, "diag_every=0", f"output_dir={tmp_path}", "run_name=off")
+    on = pretrain(*args, "diag_every=3", f"output_dir={tmp_path}", "run_name=diag_on")
+    off = pretrain(*args, "diag_every=0", f"output_dir={tmp_path}", "run_name=diag_off")
     assert on.returncode == 0 and off.returncode == 0, on.stderr + off.stderr
-    a, b = checkpoint.load(tmp_path / "on" / "checkpoint.pt"), checkpoint.load(tmp_path / "off" / "checkpoint.pt")
+    a, b = checkpoint.load(tmp_path / "diag_on" / "checkpoint.pt"), checkpoint.load(tmp_path / "diag_off" / "checkpoint.pt")
     for key, value in a["model"].items():
         if isinstance(value, torch.Tensor):
             assert torch.equal(value, b["model"][key]), key
     assert torch.equal(a["rng_cpu"], b["rng_cpu"])             # no draw from the training RNG
-    recs = read_steps(tmp_path / "on")
+    recs = read_steps(tmp_path / "diag_on")
     assert [r["step"] for r in recs] == [0, 3, 6] and all(set(r) == DOCUMENTED_KEYS for r in recs)
     assert all(0.0 <= r["grad_share_extra"] <= 1.0 and r["q_hat_norm"] > 0 for r in recs)
-    assert not (tmp_path / "off" / "steps.jsonl").exists()
+    assert not (tmp_path / "diag_off" / "steps.jsonl").exists()
