@@ -113,10 +113,14 @@ def _stabilise_overrides(variant: str, profile: str) -> tuple[str, ...]:
 def _stabilise(profile: str, seeds, data_root) -> list[RunSpec]:
     ds = "cifar10" if profile == "paper" else "fashion_mnist"
     probes = ("fast_linear",) if profile != "paper" else _probes(profile)
-    return [RunSpec(f"{v}-s{seed}", _preset(profile, "mocov2", v != "baseline", ds),
-                    (f"seed={seed}", *_stabilise_overrides(v, profile), *STABILISE_PROFILE[profile],
-                     *_data_root(profile, ds, data_root)), probes)
-            for seed in seeds for v in STABILISE_VARIANTS]
+    specs = [RunSpec(f"{v}-s{seed}", _preset(profile, "mocov2", v != "baseline", ds),
+                     (f"seed={seed}", *_stabilise_overrides(v, profile), *STABILISE_PROFILE[profile],
+                      *_data_root(profile, ds, data_root)), probes)
+             for seed in seeds for v in STABILISE_VARIANTS]
+    if profile != "paper":  # the same encoder with random weights, on the same probe
+        specs.append(RunSpec(f"random-init-s{seeds[0]}", _preset(profile, "mocov2", False, ds),
+                             (f"seed={seeds[0]}", *STABILISE_PROFILE[profile]), probes, baseline="random-init"))
+    return specs
 
 
 def _ablation(suite: str, profile: str, seeds, data_root) -> list[RunSpec]:

@@ -169,11 +169,11 @@ def load_run(run_dir: Path) -> tuple[dict, list[dict], list[str]]:
     metrics = run_dir / "metrics.jsonl"
     if metrics.exists():
         warnings += read_metrics(metrics)[1]
+    elif config["method"] not in BASELINE_METHODS:
+        warnings.append("no metrics.jsonl (no training curves)")
     from .dynamics import collapse_note  # dynamics imports this module
     if (note := collapse_note(run_dir)) is not None:
         warnings.append(note)
-    elif config["method"] not in BASELINE_METHODS:
-        warnings.append("no metrics.jsonl (no training curves)")
     suite = config["suite"]
     beta, layers = hallucinator_settings(config) if config.get("hallucinator") else (None, None)
     record = {

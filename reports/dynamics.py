@@ -91,7 +91,7 @@ def _every(part: pd.DataFrame) -> str:
 
 
 def collapse_note(run_dir: Path) -> str | None:
-    """A warning when the run's embedding collapsed at the end, else None.
+    """A warning text when the run's embedding collapsed at the end, else None.
 
     Collapsed = the last step record's mean pairwise cosine of q >= ``COLLAPSE_COSINE``, or the
     last epoch's G2 (Eq 6) >= ``COLLAPSE_G2``.
@@ -106,4 +106,4 @@ def collapse_note(run_dir: Path) -> str | None:
         m, _ = read_metrics(metrics)
         if not m.empty and "g2" in m and pd.notna(m["g2"].iloc[-1]) and m["g2"].iloc[-1] >= COLLAPSE_G2:
             reasons.append(f"G2 {m['g2'].iloc[-1]:.4f} at epoch {int(m['epoch'].iloc[-1])}")
-    return f"warning: embedding collapsed ({'; '.join(reasons)})" if reasons else None
+    return f"embedding collapsed ({'; '.join(reasons)})" if reasons else None
