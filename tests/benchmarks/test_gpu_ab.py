@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks.gpu_ab import PROFILES, arms, markdown
+from benchmarks.gpu_ab import BEST_VARIANT, PROFILES, arms, markdown
 
 ROOT = Path(__file__).resolve().parents[2]
 FMNIST = Path("/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz")
@@ -36,9 +36,9 @@ def test_tiny_profile_end_to_end(tmp_path):
                          cwd=ROOT, capture_output=True, text=True, timeout=1500)
     assert res.returncode == 0, res.stderr[-2000:]
     data = json.loads((tmp_path / "gpu_ab.json").read_text())
-    assert [r["arm"] for r in data["rows"]] == ["baseline", "paper", "residual"]
+    assert [r["arm"] for r in data["rows"]] == ["baseline", "paper", BEST_VARIANT]
     assert all(0.0 <= r["top1"] <= 100.0 and r["epochs"] == 1 for r in data["rows"])
     assert data["rows"][0]["sim_qhat_k_end"] is None and data["rows"][1]["sim_qhat_k_end"] is not None
-    assert "| residual |" in (tmp_path / "gpu_ab.md").read_text()
-    cfg = json.loads((tmp_path / "runs" / "gpu_ab" / "tiny" / "residual-s0" / "config.json").read_text())
-    assert cfg["hallucinator_preset"] == "residual" and cfg["image_size"] == 32 and cfg["augment_on"] == "device"
+    assert f"| {BEST_VARIANT} |" in (tmp_path / "gpu_ab.md").read_text()
+    cfg = json.loads((tmp_path / "runs" / "gpu_ab" / "tiny" / f"{BEST_VARIANT}-s0" / "config.json").read_text())
+    assert cfg["hallucinator_preset"] == BEST_VARIANT and cfg["image_size"] == 32 and cfg["augment_on"] == "device"
