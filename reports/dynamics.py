@@ -107,3 +107,15 @@ def collapse_note(run_dir: Path) -> str | None:
         if not m.empty and "g2" in m and pd.notna(m["g2"].iloc[-1]) and m["g2"].iloc[-1] >= COLLAPSE_G2:
             reasons.append(f"G2 {m['g2'].iloc[-1]:.4f} at epoch {int(m['epoch'].iloc[-1])}")
     return f"embedding collapsed ({'; '.join(reasons)})" if reasons else None
+
+
+def collapse_caption(problems: pd.DataFrame) -> str:
+    """The caption note naming the runs flagged collapsed on the Problems page ('' when none)."""
+    if problems.empty:
+        return ""
+    hit = problems[~problems.excluded & problems.reason.str.contains("embedding collapsed", regex=False)]
+    if hit.empty:
+        return ""
+    names = ", ".join(sorted(Path(p).name for p in hit.run_dir))
+    return (f"COLLAPSED embeddings in {len(hit)} run(s) used here ({names}): pairwise cosine of q >= "
+            f"{COLLAPSE_COSINE} or G2 >= {COLLAPSE_G2} at the end; see the Problems page.")

@@ -75,3 +75,4 @@ def test_stabilise_table_has_gains_vs_baseline_and_vs_paper(tmp_path):
     # residual - baseline: +1, +1.5, 0 -> mean +0.83; residual - paper: +3, +4, +2 -> +3.00 [+0.52, +5.48]
     assert "+0.83" in row and "+3.00 [+0.52, +5.48]" in row
     assert any(t.startswith("Training dynamics") for t in res.pages)
+    assert "COLLAPSED embeddings in 3 run(s) used here (paper-s0, paper-s1, paper-s2)" in text
