@@ -18,12 +18,14 @@ import sys
 import time
 from pathlib import Path
 
+from hallucinator import rundir
+
 from .suites import PROFILES, RunSpec, build_suite
 
 
 def _finished(run_dir: Path, spec: RunSpec) -> bool:
     try:
-        ev = json.loads((run_dir / "eval.json").read_text())
+        ev = json.loads((run_dir / rundir.EVAL).read_text())
     except (OSError, json.JSONDecodeError):
         return False
     return ev.get("status") == "finished" and all(p in ev.get("probes", {}) for p in spec.probes

@@ -96,6 +96,41 @@ ABLATIONS = {
 }
 
 
+# Stabilised variants (hallucinator.hallucinator docstring) against the baseline and the paper's
+# Hallucinator, MoCoV2 + center crop, every seed. Demo: the demo recipe cut to its first 60 steps
+# (2,560 images x 3 epochs, batch 128), the early regime where the paper's H dominates the
+# gradient; step diagnostics every 5 steps; fast linear probe on the first 5k train / 5k test
+# images; one thread per run, so 15 runs fit a busy 2-core CPU as parallel processes.
+STABILISE_VARIANTS = ("baseline", "paper", "warmup", "residual", "normalized")
+STABILISE_PROFILE = {
+    "demo": ("train_subset=2560", "batch_size=128", "knn_every=0", "diag_every=5", "eval_train_subset=5000",
+             "eval_test_subset=5000", "threads=1"),
+    "smoke": ("diag_every=2",),
+    "paper": (),
+}
+STABILISE_WARMUP_STEPS = {"demo": 30, "smoke": 8, "paper": 10000}
+
+
+def _stabilise_overrides(variant: str, profile: str) -> tuple[str, ...]:
+    if variant in ("baseline", "paper"):
+        return ()
+    warmup = (f"hallucinator_warmup_steps={STABILISE_WARMUP_STEPS[profile]}",) if variant == "warmup" else ()
+    return (f"hallucinator_preset={variant}", *warmup)
+
+
+def _stabilise(profile: str, seeds, data_root) -> list[RunSpec]:
+    ds = "cifar10" if profile == "paper" else "fashion_mnist"
+    probes = ("fast_linear",) if profile != "paper" else _probes(profile)
+    specs = [RunSpec(f"{v}-s{seed}", _preset(profile, "mocov2", v != "baseline", ds), v,
+                     (f"seed={seed}", *_stabilise_overrides(v, profile), *STABILISE_PROFILE[profile],
+                      *_data_root(profile, ds, data_root)), probes)
+             for seed in seeds for v in STABILISE_VARIANTS]
+    if profile != "paper":  # the same encoder with random weights, on the same probe
+        specs.append(RunSpec(f"random-init-s{seeds[0]}", _preset(profile, "mocov2", False, ds), "random-init",
+                             (f"seed={seeds[0]}", *STABILISE_PROFILE[profile]), probes, baseline="random-init"))
+    return specs
+
+
 def _ablation(suite: str, profile: str, seeds, data_root) -> list[RunSpec]:
     ds = "in200" if profile == "paper" else "fashion_mnist"
     return [RunSpec(f"{name}-s{seed}", _preset(profile, "mocov2", hal, ds), row,
@@ -136,9 +171,11 @@ def build_suite(suite: str, profile: str, seeds=None, methods=None, data_root: O
         return _gain_table(profile, LARGE_DATASETS, seeds, methods, data_root)
     if suite in ABLATIONS:
         return _ablation(suite, profile, seeds[:1] if profile == "demo" else seeds, data_root)
+    if suite == "stabilise":
+        return _stabilise(profile, seeds, data_root)
     if suite in ("fig4", "fig5"):
         return _figure(suite, profile, seeds[:1], data_root)
     if suite == "table7":
         raise SystemExit("table7 runs are detection fine-tunes: see `python transfer/train_net.py --help` "
                          "(results land in runs/table7/<profile>/ and `make report` tabulates them)")
-    raise SystemExit(f"unknown suite {suite!r}; choose from table1..table7, fig4, fig5")
+    raise SystemExit(f"unknown suite {suite!r}; choose from table1..table7, fig4, fig5, stabilise")

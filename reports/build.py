@@ -13,6 +13,7 @@ from pathlib import Path
 import pandas as pd
 
 from .aggregate import Collection, collect
+from .dynamics import collapse_caption, dynamics_figures
 from .figures import build_figures
 from .pdf import frame_pages, table_pages, text_page, title_page, write_pdf
 from .suites import SUITES
@@ -106,6 +107,9 @@ def build_suite(runs: str | Path, out: str | Path, suite: str, profile: str | No
             f"({len(excl)} run dir(s) found but excluded){':' if detail else '.'}{detail}\n"
             f"Train and evaluate runs first (run dirs need run.json status 'finished' and eval.json).")
     tables = build_tables(coll, suite)
+    if (note := collapse_caption(coll.problems)):
+        for table in tables:
+            table.caption += " " + note
     files += write_tables(tables, out_dir)
     if not coll.results.empty:
         coll.results.to_csv(out_dir / "results.csv", index=False)
@@ -117,7 +121,7 @@ def build_suite(runs: str | Path, out: str | Path, suite: str, profile: str | No
     prov.to_csv(out_dir / "provenance.csv", index=False)
     files.append(out_dir / "provenance.csv")
 
-    figures = build_figures(coll.runs, suite)
+    figures = build_figures(coll.runs, suite) + dynamics_figures(coll.runs, suite)
     for i, (_, fig) in enumerate(figures, 1):
         png = out_dir / f"figure_{i:02d}.png"
         fig.savefig(png, dpi=110)

@@ -50,6 +50,7 @@ class Suite:
     paper_table: str | None
     key: str = ""
     title: str = ""
+    second_control: str = ""   # ablation: a level also compared against (besides the baseline)
 
 
 SUITES = {s.name: s for s in (
@@ -61,6 +62,8 @@ SUITES = {s.name: s for s in (
     Suite("table6", "ablation", "table6", "hallucinator_layers",
           "Ablation of the number of Hallucinator layers n"),
     Suite("table7", "transfer", "table7", title="Detection / segmentation transfer"),
+    Suite("stabilise", "ablation", None, "hallucinator_preset",
+          "Stabilised Hallucinator variants vs the baseline and the paper's Hallucinator", "paper"),
     Suite("fig4", "figure", None, title="Positive-pair similarity over training (Fig. 4)"),
     Suite("fig5", "figure", None, title="Uniformity of 2-D features (Fig. 5)"),
 )}

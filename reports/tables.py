@@ -181,7 +181,13 @@ def ablation_table(res: pd.DataFrame, suite: str, profile: str, probe: str) -> T
         g = paired_gains(sub, ["setting"], sub.level == key[1], sub.level == "baseline")
         per_level.append((key, g["ci"].iloc[0] if len(g) else None))
     delta = dict(per_level)
-    paper = load_paper_numbers(spec.paper_table)
+    second = {}  # Δ against a second control level (stabilise: the paper's Hallucinator)
+    if spec.second_control:
+        for key in res[~control & (res.level != spec.second_control)].groupby(["setting", "level"]).groups:
+            sub = res[(res.setting == key[0]) & res.level.isin([key[1], spec.second_control])]
+            g = paired_gains(sub, ["setting"], sub.level == key[1], sub.level == spec.second_control)
+            second[key] = g["ci"].iloc[0] if len(g) else None
+    paper = load_paper_numbers(spec.paper_table) if spec.paper_table else load_paper_numbers().iloc[:0]
     paper_order = list(paper.level)
     levels = sorted(set(stats.level) | set(paper_order),
                     key=lambda l: (l != "baseline",
@@ -202,18 +208,29 @@ def ablation_table(res: pd.DataFrame, suite: str, profile: str, probe: str) -> T
             row.update({
                 "ours top-1": fmt(hit["mean"].iloc[0], hit["std"].iloc[0],
                                   None if uniform else int(hit["n"].iloc[0])) if len(hit) else DASH,
-                "Δ vs baseline [95% CI]": ci.format() if ci is not None else DASH,
-                "seeds": hit["seeds"].iloc[0] if len(hit) else DASH,
-                "paper top-1": p["value"].iloc[0] if len(p) else DASH})
+                "Δ vs baseline [95% CI]": ci.format() if ci is not None else DASH})
+            if spec.second_control:
+                ci2 = second.get((setting, level))
+                row[f"Δ vs {spec.second_control} [95% CI]"] = ci2.format() if ci2 is not None else DASH
+            row["seeds"] = hit["seeds"].iloc[0] if len(hit) else DASH
+            if spec.paper_table:
+                row["paper top-1"] = p["value"].iloc[0] if len(p) else DASH
             rows.append(row)
     key_note = {"modules": "cc = center cropping, ae = asymmetric extrapolation, h = hallucination "
-                "(row labels as recorded by each run); 'baseline' has none of them."}.get(
+                "(row labels as recorded by each run); 'baseline' has none of them.",
+                "hallucinator_preset": "'baseline' = MoCoV2 without the Hallucinator (plain crop); 'paper' = "
+                "the paper's Hallucinator + center crop; warmup / residual / normalized = 'paper' with one "
+                "stabilising change (hallucinator.hallucinator docstring)."}.get(
                     spec.key, f"Varying key: {spec.key} (row labels as recorded by each run); "
                     "'baseline' = the same method without the Hallucinator.")
     caption = (describe(res, profile, probe) + n_note + " " + key_note + " Δ = level − baseline "
-               "over seed-matched pairs, paired 95% t-interval. Paper column: transcribed from the "
-               f"paper's {spec.paper_table.replace('table', 'Table ')} (MoCoV2, ResNet-50, IN-200, "
-               "linear probe), a different setting from ours unless stated.")
+               "over seed-matched pairs, paired 95% t-interval.")
+    if spec.second_control:
+        caption += f" The second Δ column is level − '{spec.second_control}', paired the same way."
+    if spec.paper_table:
+        caption += (" Paper column: transcribed from the "
+                    f"paper's {spec.paper_table.replace('table', 'Table ')} (MoCoV2, ResNet-50, IN-200, "
+                    "linear probe), a different setting from ours unless stated.")
     frame = pd.DataFrame(rows)
     return Table(f"{suite}_{profile}_{probe}", f"{suite.replace('table', 'Table ')} — {spec.title} "
                  f"(profile {profile}, {PROBE_LABELS.get(probe, probe)})", caption, frame)

@@ -38,7 +38,7 @@ _AT_LEAST_ONE = ("epochs", "batch_size", "width", "in_channels", "train_subset",
                  "knn_train_subset", "eval_train_subset", "eval_test_subset", "metrics_batch", "queue_size",
                  "dim", "proj_hidden", "pred_hidden", "max_steps_per_epoch", "threads", "max_image_pixels")
 _AT_LEAST_ZERO = ("num_workers", "knn_every", "hallucinator_layers", "weight_decay", "warmup_epochs",
-                  "crop_warmup_epochs")
+                  "crop_warmup_epochs", "diag_every", "hallucinator_warmup_steps")
 _POSITIVE = ("lr", "beta_alpha", "temperature", "knn_temperature")
 
 
@@ -89,6 +89,7 @@ class TrainConfig(ModelConfig):
     eval_test_subset: Optional[int] = None   # evaluate.py: first N test images (None = all)
     metrics_batch: int = 1024              # fixed held-out images for G2 / similarity diagnostics
     tensorboard: bool = True               # also write TensorBoard event files (run_dir/tensorboard)
+    diag_every: int = 50                   # step diagnostics (steps.jsonl) every N steps (0 = off)
     suite: str = ""                        # where the run sits in the benchmarks' tables (hallucinator.rundir)
     profile: str = ""
     row: str = ""                          # the row label of its suite's table (benchmarks/suites.py)

@@ -20,6 +20,18 @@ Defaults and where the paper and the authors' released code differ:
     encoder through k when k carries gradient (SimCLR, SimSiam).
   * Widths: input 2*dim, hidden 2*dim, output dim -- the released 256->256->128 for MoCo's 128-d
     head and 1024->1024->512 for SimSiam's 512-d predictor output.
+
+Stabilised variants (named presets; not in the paper, the defaults stay paper-faithful). At
+initialisation H_theta's output is mostly its bias, unrelated to q, and its gradient into the
+backbone dominates the original pair's (DESIGN.md 3b, "Early dynamics"). Each variant removes
+one cause:
+  * ``warmup``: the extra pair's loss weight w rises linearly from 0 to 1 over ``warmup_steps``
+    training calls; the method loss becomes ``(L(q, k) + w L(q_hat, k)) / (1 + w)`` (w = 1: the
+    paper's average; w = 0: exactly the baseline loss). See ``extra_pair_weight``.
+  * ``residual``: ``q_hat = q' + H_theta([q, q'])`` with H's last Linear initialised to zero, so
+    training starts from the pure extrapolation of Eq 3.
+  * ``normalized``: q is l2-normalised before Eq 3 and H (MoCo feeds H the un-normalised q and the
+    normalised k; this puts both on the unit sphere).
 """
 from __future__ import annotations
 
@@ -40,12 +52,19 @@ class HallucinatorPreset:
     beta: tuple[float, float] = (0.0, 0.1)
     layers: int = 3
     per_sample: bool = False
+    warmup_steps: int = 0        # loss-weight warm-up of the extra pair (0 = weight 1 throughout)
+    residual: bool = False       # q_hat = q' + H([q, q']), H's last layer zero at init
+    normalize: bool = False      # l2-normalise q before Eq 3 and H
 
 
 HALLUCINATOR_PRESETS: dict[str, HallucinatorPreset] = {
     "paper": HallucinatorPreset(beta=(0.0, 0.1), layers=3),        # Sec 3.3 / 4.1, released code
     "table5": HallucinatorPreset(beta=(0.0, 1.0), layers=3),       # Table 5's "eventually set"
     "non-parametric": HallucinatorPreset(beta=(0.0, 0.1), layers=0),  # Table 6, n = 0
+    # stabilised variants (see the module docstring); everything else as "paper"
+    "warmup": HallucinatorPreset(warmup_steps=500),
+    "residual": HallucinatorPreset(residual=True),
+    "normalized": HallucinatorPreset(normalize=True),
 }
 
 
@@ -59,16 +78,24 @@ class Hallucinator(nn.Module):
         beta: (beta1, beta2), the range of the uniform lambda of Eq 3.
         per_sample: one lambda per row instead of one per call.
         seed: seed of the lambda generator (the same on every process).
+        warmup_steps: training calls over which the extra pair's loss weight rises 0 -> 1 (one call
+            per step; SimSiam with ``hallucinate_views=both`` makes two).
+        residual: ``q_hat = q' + H([q, q'])`` with H's last Linear zero at init (needs layers >= 1).
+        normalize: l2-normalise q before Eq 3 and H.
 
     Shapes: ``forward(q: N x D, k: N x D) -> q_hat: N x D``. After a call, ``last_lambda`` holds
-    the lambda(s) used, for logging.
+    the lambda(s) used and ``last_weight`` the extra pair's loss weight, for logging.
     """
 
     def __init__(self, dim: int, layers: int = 3, hidden: Optional[int | Sequence[int]] = None,
-                 beta: tuple[float, float] = (0.0, 0.1), per_sample: bool = False, seed: int = 0) -> None:
+                 beta: tuple[float, float] = (0.0, 0.1), per_sample: bool = False, seed: int = 0,
+                 warmup_steps: int = 0, residual: bool = False, normalize: bool = False) -> None:
         super().__init__()
-        if dim < 1 or layers < 0:
-            raise ValueError(f"need dim >= 1 and layers >= 0, got dim={dim}, layers={layers}")
+        if dim < 1 or layers < 0 or warmup_steps < 0:
+            raise ValueError(f"need dim >= 1, layers >= 0 and warmup_steps >= 0, "
+                             f"got dim={dim}, layers={layers}, warmup_steps={warmup_steps}")
+        if residual and layers == 0:
+            raise ValueError("residual=True needs layers >= 1 (with n = 0 there is no H to add)")
         if not beta[0] <= beta[1]:
             raise ValueError(f"beta range must satisfy beta1 <= beta2, got {beta}")
         if hidden is None or isinstance(hidden, int):
@@ -78,9 +105,16 @@ class Hallucinator(nn.Module):
         if layers > 0 and len(hidden_dims) != layers - 1:
             raise ValueError(f"{layers} layers need {layers - 1} hidden widths, got {hidden_dims}")
         self.dim, self.layers, self.beta, self.per_sample = dim, layers, tuple(beta), per_sample
+        self.warmup_steps, self.residual, self.normalize = warmup_steps, residual, normalize
         self.net: nn.Module = mlp([2 * dim, *hidden_dims, dim]) if layers > 0 else nn.Identity()
+        if residual:
+            last = self.net[-1]
+            nn.init.zeros_(last.weight)
+            nn.init.zeros_(last.bias)
         self._generator = torch.Generator().manual_seed(seed)
+        self._calls = 0                      # training calls so far (drives the warm-up)
         self.last_lambda: Optional[torch.Tensor] = None
+        self.last_weight = 1.0
 
     @classmethod
     def from_preset(cls, name: str, dim: int, **overrides) -> "Hallucinator":
@@ -88,10 +122,10 @@ class Hallucinator(nn.Module):
         if name not in HALLUCINATOR_PRESETS:
             raise ValueError(f"unknown Hallucinator preset {name!r}; choose one of {sorted(HALLUCINATOR_PRESETS)}")
         p = HALLUCINATOR_PRESETS[name]
-        kw = dict(beta=p.beta, layers=p.layers, per_sample=p.per_sample)
+        kw = dict(beta=p.beta, layers=p.layers, per_sample=p.per_sample, warmup_steps=p.warmup_steps,
+                  residual=p.residual, normalize=p.normalize)
         kw.update({k: v for k, v in overrides.items() if v is not None})
-        if kw["beta"] is not None:
-            kw["beta"] = tuple(kw["beta"])
+        kw["beta"] = tuple(kw["beta"])
         return cls(dim, **kw)
 
     def sample_lambda(self, n: int) -> torch.Tensor:
@@ -112,25 +146,38 @@ class Hallucinator(nn.Module):
             lam = lam.to(device=q.device, dtype=q.dtype, non_blocking=True)
         return (1 + lam) * q - lam * k.to(q.dtype)
 
+    def extra_pair_weight(self) -> float:
+        """The extra pair's loss weight w for the current call: ``min(1, calls / warmup_steps)``."""
+        return 1.0 if self.warmup_steps == 0 else min(1.0, self._calls / self.warmup_steps)
+
     def forward(self, q: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
         if q.shape != k.shape or q.shape[-1] != self.dim:
             raise ValueError(f"q and k must both be N x {self.dim}, got {tuple(q.shape)} and {tuple(k.shape)}")
+        self.last_weight = self.extra_pair_weight()
+        if self.training:
+            self._calls += 1
         lam = self.sample_lambda(q.shape[0])
         self.last_lambda = lam.detach()
+        if self.normalize:
+            q = F.normalize(q, dim=1)
         q_prime = self.extrapolate(q, k, lam)                                  # N x D
         if self.layers == 0:
             return q_prime
-        return self.net(torch.cat([q, q_prime], dim=1))                        # N x 2D -> N x D
+        h = self.net(torch.cat([q, q_prime], dim=1))                           # N x 2D -> N x D
+        return q_prime + h if self.residual else h
 
-    # The generator state travels in the state_dict so a resumed run draws the same lambdas.
+    # The generator state and the warm-up position travel in the state_dict, so a resumed run
+    # draws the same lambdas and weights.
     def get_extra_state(self) -> dict:
-        return {"generator": self._generator.get_state()}
+        return {"generator": self._generator.get_state(), "calls": self._calls}
 
     def set_extra_state(self, state: dict) -> None:
         self._generator.set_state(state["generator"])
+        self._calls = int(state.get("calls", 0))
 
     def extra_repr(self) -> str:
-        return f"dim={self.dim}, layers={self.layers}, beta={self.beta}, per_sample={self.per_sample}"
+        return (f"dim={self.dim}, layers={self.layers}, beta={self.beta}, per_sample={self.per_sample}, "
+                f"warmup_steps={self.warmup_steps}, residual={self.residual}, normalize={self.normalize}")
 
 
 class SymmetricExtrapolation(nn.Module):

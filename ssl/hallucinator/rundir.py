@@ -50,8 +50,9 @@ BASELINE_KINDS = ("random-init", "raw-pixels")
 
 METRIC_KEYS = ("epoch", "loss", "lr", "sim_qk", "sim_qhat_k", "g2", "knn_top1", "images_per_s",
                "epoch_time_s", "peak_mem_mb", "skipped_images")
-STEP_KEYS = ("step", "epoch", "q_norm", "q_hat_norm", "s_qk", "s_qhat_k", "q_pairwise_cos", "lam",
-             "extra_grad_share")
+STEP_KEYS = ("step", "epoch", "lr", "loss", "q_norm", "k_norm", "q_hat_norm", "sim_qk", "sim_qhat_k",
+             "q_pairwise_cos", "q_hat_pairwise_cos", "q_erank", "lambda", "extra_weight", "grad_norm_pair",
+             "grad_norm_extra", "grad_share_extra")  # written by training/step_diagnostics.py
 EVAL_KEYS = ("status", "probes")
 PROBE_KEYS = ("top1", "top1_best", "epochs", "labels", "n_train", "n_test", "k", "g2", "n", "seconds")
 

@@ -12,7 +12,7 @@ from hallucinator.training import checkpoint
 
 from engine_support import ROOT, TINY, needs_fmnist, pretrain
 
-ARGS = ["--config", "smoke/mocov2-hal", *TINY, "epochs=3", "knn_every=0", "augment_on=cpu"]
+ARGS = ["--config", "smoke/mocov2-hal", *TINY, "epochs=3", "knn_every=0", "augment_on=cpu", "diag_every=5"]
 
 
 def _final(run_dir):
@@ -69,3 +69,5 @@ def test_killed_run_resumes_bit_for_bit(tmp_path, sig):
     assert [json.loads(line)["epoch"] for line in lines] == [1, 2, 3]
     ref_loss = [json.loads(line)["loss"] for line in (tmp_path / "ref" / "r" / "metrics.jsonl").read_text().splitlines()]
     assert [json.loads(line)["loss"] for line in lines][-1] == pytest.approx(ref_loss[-1], rel=1e-9)
+    steps = (tmp_path / "cut" / "r" / "steps.jsonl").read_text()    # step diagnostics: same records
+    assert steps == (tmp_path / "ref" / "r" / "steps.jsonl").read_text() and steps.count("\n") == 5

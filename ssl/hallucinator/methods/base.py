@@ -28,6 +28,8 @@ class StepOutput:
         k: N x D key-branch embedding of the original pair.
         q_hat: N x D hallucinated query (None without the Hallucinator).
         lam: the Hallucinator's lambda (scalar or N x 1), None without it.
+        pair_losses: NOT detached ``(L(q, k), L(q_hat, k), w)`` with ``loss = (L + w L_hat) / (1 + w)``;
+            set only while ``record_pair_losses`` is on (step diagnostics), else None.
     """
 
     loss: torch.Tensor
@@ -35,6 +37,7 @@ class StepOutput:
     k: torch.Tensor
     q_hat: Optional[torch.Tensor] = None
     lam: Optional[torch.Tensor] = None
+    pair_losses: Optional[tuple[torch.Tensor, torch.Tensor, float]] = None
 
 
 class SiameseMethod(nn.Module):
@@ -62,28 +65,34 @@ class SiameseMethod(nn.Module):
         self.hallucinator = hallucinator
         self.pair_transform = pair_transform
         self.fuse_pairs = fuse_pairs
+        self.record_pair_losses = False   # set by the step diagnostics for one step
+        self._pair_losses: Optional[tuple[torch.Tensor, torch.Tensor, float]] = None
 
     def contrast(self, q: torch.Tensor, k: torch.Tensor, loss_fn: PairLoss, both: bool = False
                  ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, Optional[torch.Tensor]]:
         """Loss of the pair (q, k), plus the hallucinated pair's when a Hallucinator is set.
 
         Returns ``(loss, q_used, k_used, q_hat)``. With the Hallucinator the loss is
-        ``(loss_fn(q, k) + loss_fn(q_hat, k)) / 2`` (Sec 3.1: the method's loss unchanged, the
-        two pairs' losses averaged). ``both=True`` hallucinates the key too, ``k_hat = H(k, q)``
-        with its own lambda draw, and the second pair is ``(q_hat, k_hat)`` (the released
-        SimSiam, whose loss is symmetric in its two branches).
+        ``(loss_fn(q, k) + w loss_fn(q_hat, k)) / (1 + w)`` with w the extra pair's weight
+        (1 = Sec 3.1's average of the two pairs, the method's loss unchanged; a warm-up variant
+        raises w from 0, where the loss is exactly the baseline's). ``both=True`` hallucinates
+        the key too, ``k_hat = H(k, q)`` with its own lambda draw, and the second pair is
+        ``(q_hat, k_hat)`` (the released SimSiam, whose loss is symmetric in its two branches).
         """
+        self._pair_losses = None
         if self.pair_transform is not None:
             q, k = self.pair_transform(q, k)
         if self.hallucinator is None:
             return loss_fn(q, k), q, k, None
         q_hat = self.hallucinator(q, k)                                        # N x D
+        w = float(getattr(self.hallucinator, "last_weight", 1.0))
         k2 = self.hallucinator(k, q) if both else k                            # N x D
-        if self.fuse_pairs:
-            loss = loss_fn(torch.cat([q, q_hat]), torch.cat([k, k2]))           # 2N rows
-        else:
-            loss = 0.5 * (loss_fn(q, k) + loss_fn(q_hat, k2))
-        return loss, q, k, q_hat
+        if self.fuse_pairs and w == 1.0 and not self.record_pair_losses:
+            return loss_fn(torch.cat([q, q_hat]), torch.cat([k, k2])), q, k, q_hat  # 2N rows
+        pair, extra = loss_fn(q, k), loss_fn(q_hat, k2)
+        if self.record_pair_losses:
+            self._pair_losses = (pair, extra, w)
+        return (pair + w * extra) / (1.0 + w), q, k, q_hat
 
     def optimizer_groups(self) -> list[dict]:
         """Parameter groups for the optimiser; a group with ``fix_lr=True`` keeps the base lr."""
@@ -92,5 +101,7 @@ class SiameseMethod(nn.Module):
     def output(self, loss: torch.Tensor, q: torch.Tensor, k: torch.Tensor,
                q_hat: Optional[torch.Tensor]) -> StepOutput:
         lam = getattr(self.hallucinator, "last_lambda", None)
+        pair_losses, self._pair_losses = self._pair_losses, None   # the output holds the graph, not the module
         return StepOutput(loss=loss, q=q.detach(), k=k.detach(),
-                          q_hat=None if q_hat is None else q_hat.detach(), lam=lam)
+                          q_hat=None if q_hat is None else q_hat.detach(), lam=lam,
+                          pair_losses=pair_losses)

@@ -52,7 +52,9 @@ class ModelConfig:
     moco_enqueue_twice: bool = False       # MoCo + Hallucinator: enqueue [k; k] (released code; needs K % 2N == 0 to align)
     shuffle_bn: bool = True                # MoCo shuffle-BN across processes (no-op, with a warning, in one)
     hallucinator: bool = False             # add the Hallucinator (Eq 3-4)
-    hallucinator_preset: HallucinatorPresetName = "paper"  # paper: beta 0-0.1, n 3; table5: 0-1; non-parametric: n 0
+    hallucinator_preset: HallucinatorPresetName = "paper"  # paper: beta 0-0.1, n 3; table5: 0-1; non-parametric: n 0;
+    #                                      stabilised: warmup, residual, normalized (hallucinator.py)
+    hallucinator_warmup_steps: Optional[int] = None  # extra pair's loss-weight warm-up (steps); overrides the preset
     hallucinator_layers: Optional[int] = None   # n; overrides the preset
     beta_range: Optional[tuple[float, float]] = None  # (beta1, beta2); overrides the preset
     lambda_per_sample: bool = False        # one lambda per sample instead of per iteration
@@ -87,7 +89,8 @@ def build_method(cfg: ModelConfig) -> SiameseMethod:
         if cfg.hallucinator:
             kw["hallucinator"] = Hallucinator.from_preset(
                 cfg.hallucinator_preset, dim, layers=cfg.hallucinator_layers, beta=cfg.beta_range,
-                per_sample=cfg.lambda_per_sample or None, seed=cfg.seed)
+                per_sample=cfg.lambda_per_sample or None, warmup_steps=cfg.hallucinator_warmup_steps,
+                seed=cfg.seed)
             if not cfg.train_hallucinator:
                 kw["hallucinator"].requires_grad_(False)
         if cfg.extrapolation == "symmetric":

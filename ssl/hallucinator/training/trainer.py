@@ -1,8 +1,9 @@
 """The pretraining loop: one code path for a single process and torchrun; rank 0 does all I/O.
 
 Writes the run directory of ``hallucinator.rundir`` (``output_dir/run_name``): config.json,
-run.json, metrics.jsonl (+ TensorBoard), checkpoint.pt (atomic, weights-only, finite weights only;
-every epoch and on SIGTERM/SIGINT) and .lock (one writer per run directory).
+run.json, metrics.jsonl (+ TensorBoard), steps.jsonl (step diagnostics every ``diag_every`` steps,
+see ``step_diagnostics``), checkpoint.pt (atomic, weights-only, finite weights only; every epoch
+and on SIGTERM/SIGINT) and .lock (one writer per run directory).
 """
 from __future__ import annotations
 
@@ -29,6 +30,7 @@ from .metric_log import MetricLog, epoch_line
 from .pipeline import TrainData, load_split, subset
 from .run_lock import RunDirLock
 from .schedule import build_schedule
+from .step_diagnostics import StepDiagnostics
 
 
 class NonFiniteLossError(RuntimeError):
@@ -87,6 +89,8 @@ class Trainer:
         self._previous_wall = 0.0            # wall time of the invocations this one resumes
         self._resumed_from: Optional[tuple[Path, int, int]] = None  # (checkpoint, epoch, step) if resumed
         self.monitor = self._build_monitor()
+        self.step_diag = StepDiagnostics(self.model, self.run_dir, cfg.diag_every, write=self.is_main,
+                                         grads=self.dist.world_size == 1)
         self.log: Optional[MetricLog] = None  # opened by fit() on rank 0
         if resume and self.ckpt_path.exists():
             self._load(self.ckpt_path)
@@ -158,6 +162,7 @@ class Trainer:
                                  **{k: getattr(cfg, k) for k in rundir.ROW_KEYS}})
         self.log = MetricLog(self.run_dir, tensorboard=cfg.tensorboard)
         self.log.truncate(self.epoch)
+        self.step_diag.truncate(self.epoch * self.data.steps_per_epoch + self.step)
         resumed = self._resumed_from
         where = f"resumed from {resumed[0]} at epoch {resumed[1]} step {resumed[2]}" if resumed else "new run"
         print(f"run {self.run_dir} on {info['device_name']} (world size {self.dist.world_size}); {where}",
@@ -227,6 +232,8 @@ class Trainer:
             for g in self.optimizer.param_groups:
                 g["lr"] = cfg.lr if g.get("fix_lr") else lr
             ctx = torch.autocast(self.device.type, dtype=self.autocast_dtype) if self.autocast_dtype else nullcontext()
+            global_step = self.epoch * steps + self.step
+            self.step_diag.begin(global_step)
             with ctx:
                 out = self.ddp(x1, x2)
             # A finiteness check reads the loss on the host: every step on CPU, every
@@ -234,6 +241,7 @@ class Trainer:
             # ends, after a final check, so a non-finite step can never reach a checkpoint.
             if self.step % self.nan_check_every == 0 and not torch.isfinite(out.loss):
                 self._non_finite(out.loss, lr)
+            self.step_diag.record(out, global_step, self.epoch, lr)
             self.optimizer.zero_grad(set_to_none=True)
             self.scaler.scale(out.loss).backward()
             self.scaler.step(self.optimizer)

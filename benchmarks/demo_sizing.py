@@ -1,0 +1,69 @@
+"""Accuracy vs minutes for candidate ``demo`` profiles (the measurement behind the demo's sizes).
+
+    python -m benchmarks.demo_sizing --out runs/demo_sizing [--candidates c1,c2] [--methods mocov2,simclr]
+
+Each candidate overrides the demo preset (width, epochs, image count, batch, MoCo momentum); for
+each it pretrains one seed per method, probes the backbone with ``fast_linear`` (all 60k labels,
+10k test images), and evaluates the same encoder with random weights. Writes ``sizing.jsonl``
+(one line per run: candidate, method, top-1, pretraining minutes, wall minutes incl. probe) and
+prints a Markdown table.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+CANDIDATES: dict[str, tuple[str, ...]] = {
+    "w8-e3-n20k-b256-m999": ("width=8", "epochs=3", "train_subset=20000", "batch_size=256", "moco_momentum=0.999"),
+    "w8-e3-n20k-b256-m99": ("width=8", "epochs=3", "train_subset=20000", "batch_size=256", "moco_momentum=0.99"),
+    "w8-e3-n40k-b128-m99": ("width=8", "epochs=3", "train_subset=40000", "batch_size=128", "moco_momentum=0.99"),
+    "w16-e3-n20k-b256-m99": ("width=16", "epochs=3", "train_subset=20000", "batch_size=256", "moco_momentum=0.99"),
+}
+
+
+def _run(cmd: list[str]) -> float:
+    t0 = time.time()
+    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
+    return (time.time() - t0) / 60
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m benchmarks.demo_sizing", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--out", type=Path, required=True)
+    p.add_argument("--candidates", default=",".join(CANDIDATES))
+    p.add_argument("--methods", default="mocov2,simclr")
+    p.add_argument("--threads", type=int, default=2, help="torch threads per run (1 on a shared, loaded CPU)")
+    args = p.parse_args(argv)
+    args.out.mkdir(parents=True, exist_ok=True)
+    log = args.out / "sizing.jsonl"
+    py = sys.executable
+    for cand in args.candidates.split(","):
+        ov = (*CANDIDATES[cand], f"threads={args.threads}")
+        rand = args.out / cand / "random-init"
+        if not (rand / "eval.json").exists():
+            _run([py, "-m", "hallucinator.evaluate", str(rand), "--baseline", "random-init", "--config", "demo/mocov2",
+                  "--probes", "fast_linear", *ov, "seed=0"])
+        r_top1 = json.loads((rand / "eval.json").read_text())["probes"]["fast_linear"]["top1"]
+        for method in args.methods.split(","):
+            run = args.out / cand / method
+            if (run / "eval.json").exists():
+                continue
+            t_pre = _run([py, "-m", "hallucinator.pretrain", "--config", f"demo/{method}", *ov, "seed=0",
+                          f"output_dir={args.out / cand}", f"run_name={method}"])
+            t_eval = _run([py, "-m", "hallucinator.evaluate", str(run), "--probes", "fast_linear"])
+            top1 = json.loads((run / "eval.json").read_text())["probes"]["fast_linear"]["top1"]
+            rec = {"candidate": cand, "method": method, "top1": top1, "random_init_top1": r_top1,
+                   "pretrain_min": round(t_pre, 2), "total_min": round(t_pre + t_eval, 2), "seed": 0}
+            with open(log, "a") as f:
+                f.write(json.dumps(rec) + "\n")
+            print(json.dumps(rec), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

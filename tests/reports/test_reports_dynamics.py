@@ -1,0 +1,78 @@
+"""The training-dynamics figure, the collapse warning and the stabilise table, on hand-made runs."""
+from __future__ import annotations
+
+import json
+
+import pytest
+from reports_fixtures import make_run
+
+from reports.aggregate import collect
+from reports.build import build_suite
+from reports.dynamics import collapse_note, dynamics_figures
+
+
+def _steps(run, cos_last: float, hal: bool) -> None:
+    recs = []
+    for i, step in enumerate((0, 10, 20)):
+        recs.append({"step": step, "epoch": 0, "lr": 0.5, "loss": 5.0, "q_norm": 2.0, "k_norm": 1.0,
+                     "q_hat_norm": 0.5 * 10 ** i if hal else None, "sim_qk": 0.5, "sim_qhat_k": 0.1 if hal else None,
+                     "q_pairwise_cos": 0.3 if step < 20 else cos_last, "q_hat_pairwise_cos": 0.99 if hal else None,
+                     "q_erank": 20.0, "lambda": 0.05 if hal else None, "extra_weight": 1.0 if hal else None,
+                     "grad_norm_pair": 1.0 if hal else None, "grad_norm_extra": 27.0 if hal else None,
+                     "grad_share_extra": 27 / 28 if hal else None})
+    (run / "steps.jsonl").write_text("".join(json.dumps(r) + "\n" for r in recs))
+
+
+def _stabilise_root(tmp_path):
+    root = tmp_path / "runs"
+    top1 = {"baseline": (70.0, 71.0, 72.0), "paper": (68.0, 68.5, 70.0), "residual": (71.0, 72.5, 72.0)}
+    for level, values in top1.items():
+        for seed, v in enumerate(values):
+            extra = {} if level == "baseline" else {"hallucinator": True, "hallucinator_preset": level}
+            run = make_run(root, f"{level}-s{seed}", suite="stabilise", seed=seed, top1=v,
+                           dataset="fashion_mnist", **extra)
+            _steps(run, 0.97 if level == "paper" else 0.4, level != "baseline")
+    return root
+
+
+def test_collapse_note_known_answers(tmp_path):
+    run = make_run(tmp_path, "r", top1=50.0)
+    assert collapse_note(run) is None                                      # G2 0.25, no steps file
+    _steps(run, 0.97, hal=True)
+    assert "pairwise cosine of q 0.970 at step 20" in collapse_note(run)
+    lines = (run / "metrics.jsonl").read_text().splitlines()
+    last = json.loads(lines[-1]) | {"g2": 1.0}
+    (run / "metrics.jsonl").write_text("\n".join(lines[:-1] + [json.dumps(last)]) + "\n")
+    assert "G2 1.0000 at epoch 5" in collapse_note(run)
+
+
+def test_collapsed_runs_are_flagged_on_the_problems_page(tmp_path):
+    coll = collect(_stabilise_root(tmp_path), suite="stabilise")
+    flagged = coll.problems[coll.problems.reason.str.contains("collapsed")]
+    assert sorted(flagged.run_dir.map(lambda p: p.split("/")[-1])) == ["paper-s0", "paper-s1", "paper-s2"]
+    assert not flagged.excluded.any()
+
+
+def test_dynamics_figure_has_one_line_per_level(tmp_path):
+    coll = collect(_stabilise_root(tmp_path), suite="stabilise")
+    figs = dynamics_figures(coll.runs, "stabilise")
+    assert len(figs) == 1 and figs[0][0].startswith("Training dynamics")
+    axes = figs[0][1].axes
+    assert len(axes) == 6
+    labels = [l.get_label() for l in axes[0].lines if not l.get_label().startswith("_")]
+    assert labels == ["baseline", "paper", "residual"]
+    cos_panel = axes[2]
+    paper_mean = [l for l in cos_panel.lines if l.get_label() == "paper"][0]
+    assert list(paper_mean.get_ydata()) == pytest.approx([0.3, 0.3, 0.97])
+
+
+def test_stabilise_table_has_gains_vs_baseline_and_vs_paper(tmp_path):
+    res = build_suite(_stabilise_root(tmp_path), tmp_path / "out", "stabilise")
+    md = (tmp_path / "out" / "stabilise").glob("stabilise_*_linear.md")
+    text = next(md).read_text()
+    assert "Δ vs paper [95% CI]" in text and "Δ vs baseline [95% CI]" in text
+    row = [line for line in text.splitlines() if line.startswith("| residual")][0]
+    # residual - baseline: +1, +1.5, 0 -> mean +0.83; residual - paper: +3, +4, +2 -> +3.00 [+0.52, +5.48]
+    assert "+0.83" in row and "+3.00 [+0.52, +5.48]" in row
+    assert any(t.startswith("Training dynamics") for t in res.pages)
+    assert "COLLAPSED embeddings in 3 run(s) used here (paper-s0, paper-s1, paper-s2)" in text
