@@ -207,9 +207,6 @@ def load_run(run_dir: Path) -> tuple[dict, list[dict], list[str]]:
         warnings += read_metrics(metrics)[1]
     elif not baseline:
         warnings.append("no metrics.jsonl (no training curves)")
-    from .dynamics import collapse_note  # dynamics imports this module
-    if (note := collapse_note(run_dir)) is not None:
-        warnings.append(note)
     suite = config["suite"]
     record = {
         "run_dir": str(run_dir), "run_name": run_dir.name, "suite": suite,

@@ -13,7 +13,7 @@ from pathlib import Path
 import pandas as pd
 
 from .aggregate import Collection, collect
-from .dynamics import collapse_caption, dynamics_figures
+from .dynamics import dynamics_figures
 from .figures import build_figures
 from .pdf import frame_pages, table_pages, text_page, title_page, write_pdf
 from .suites import SUITES
@@ -107,9 +107,6 @@ def build_suite(runs: str | Path, out: str | Path, suite: str, profile: str | No
             f"({len(excl)} run dir(s) found but excluded){':' if detail else '.'}{detail}\n"
             f"Train and evaluate runs first (run dirs need run.json status 'finished' and eval.json).")
     tables = build_tables(coll, suite)
-    if (note := collapse_caption(coll.problems)):
-        for table in tables:
-            table.caption += " " + note
     files += write_tables(tables, out_dir)
     if not coll.results.empty:
         coll.results.to_csv(out_dir / "results.csv", index=False)

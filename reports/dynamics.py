@@ -18,12 +18,9 @@ import pandas as pd  # noqa: E402
 
 from hallucinator.training.step_diagnostics import read_steps  # noqa: E402
 
-from .aggregate import read_metrics  # noqa: E402
 from .suites import DATASET_LABELS, METHOD_LABELS  # noqa: E402
 
 PAGE = (11.69, 8.27)  # A4 landscape, inches
-COLLAPSE_COSINE = 0.9   # mean pairwise cosine of q in a batch at or above this: collapsed
-COLLAPSE_G2 = 0.9       # G2 (Eq 6) of the held-out batch at or above this: collapsed
 PANELS = [("sim_qk", "S(q, k)  (Eq 5)", False), ("sim_qhat_k", "S(q̂, k)  (Eq 5)", False),
           ("q_pairwise_cos", "mean pairwise cosine of q (1 = collapsed)", False),
           ("q_erank", "effective rank of q", False),
@@ -90,32 +87,3 @@ def _every(part: pd.DataFrame) -> str:
     return str(int(np.diff(steps).min())) if len(steps) > 1 else "?"
 
 
-def collapse_note(run_dir: Path) -> str | None:
-    """A warning text when the run's embedding collapsed at the end, else None.
-
-    Collapsed = the last step record's mean pairwise cosine of q >= ``COLLAPSE_COSINE``, or the
-    last epoch's G2 (Eq 6) >= ``COLLAPSE_G2``.
-    """
-    run_dir = Path(run_dir)
-    reasons = []
-    recs = read_steps(run_dir)
-    if recs and recs[-1].get("q_pairwise_cos") is not None and recs[-1]["q_pairwise_cos"] >= COLLAPSE_COSINE:
-        reasons.append(f"pairwise cosine of q {recs[-1]['q_pairwise_cos']:.3f} at step {recs[-1]['step']}")
-    metrics = run_dir / "metrics.jsonl"
-    if metrics.exists():
-        m, _ = read_metrics(metrics)
-        if not m.empty and "g2" in m and pd.notna(m["g2"].iloc[-1]) and m["g2"].iloc[-1] >= COLLAPSE_G2:
-            reasons.append(f"G2 {m['g2'].iloc[-1]:.4f} at epoch {int(m['epoch'].iloc[-1])}")
-    return f"embedding collapsed ({'; '.join(reasons)})" if reasons else None
-
-
-def collapse_caption(problems: pd.DataFrame) -> str:
-    """The caption note naming the runs flagged collapsed on the Problems page ('' when none)."""
-    if problems.empty:
-        return ""
-    hit = problems[~problems.excluded & problems.reason.str.contains("embedding collapsed", regex=False)]
-    if hit.empty:
-        return ""
-    names = ", ".join(sorted(Path(p).name for p in hit.run_dir))
-    return (f"COLLAPSED embeddings in {len(hit)} run(s) used here ({names}): pairwise cosine of q >= "
-            f"{COLLAPSE_COSINE} or G2 >= {COLLAPSE_G2} at the end; see the Problems page.")

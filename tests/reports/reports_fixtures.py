@@ -8,6 +8,7 @@ import numpy as np
 
 from hallucinator import rundir
 from hallucinator.config import apply_overrides, to_dict
+from hallucinator.data import DATASETS
 from hallucinator.presets import PRESETS
 
 
@@ -15,6 +16,8 @@ def engine_config(method: str = "mocov2", hallucinator: bool = False, *, suite: 
                   profile: str = "demo", row: str | None = None, **overrides) -> dict:
     """config.json of a demo-profile run, checked by the engine's own loader."""
     base = PRESETS[f"demo/{method}{'-hal' if hallucinator else ''}"]
+    if "dataset" in overrides:  # the demo encoder, re-pointed at another dataset's channels
+        overrides.setdefault("in_channels", DATASETS[overrides["dataset"]].num_channels)
     cfg = apply_overrides(base, {"suite": suite, "profile": profile, "row": method if row is None else row,
                                  **overrides})
     return to_dict(cfg)

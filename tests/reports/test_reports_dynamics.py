@@ -6,9 +6,9 @@ import json
 import pytest
 from reports_fixtures import make_run
 
-from reports.aggregate import collect
+from reports.aggregate import collapse_of, collect
 from reports.build import build_suite
-from reports.dynamics import collapse_note, dynamics_figures
+from reports.dynamics import dynamics_figures
 
 
 def _steps(run, cos_last: float, hal: bool) -> None:
@@ -29,21 +29,21 @@ def _stabilise_root(tmp_path):
     for level, values in top1.items():
         for seed, v in enumerate(values):
             extra = {} if level == "baseline" else {"hallucinator": True, "hallucinator_preset": level}
-            run = make_run(root, f"{level}-s{seed}", suite="stabilise", seed=seed, top1=v,
+            run = make_run(root, f"{level}-s{seed}", suite="stabilise", row=level, seed=seed, top1=v,
                            dataset="fashion_mnist", **extra)
             _steps(run, 0.97 if level == "paper" else 0.4, level != "baseline")
     return root
 
 
-def test_collapse_note_known_answers(tmp_path):
+def test_collapse_known_answers(tmp_path):
     run = make_run(tmp_path, "r", top1=50.0)
-    assert collapse_note(run) is None                                      # G2 0.25, no steps file
+    assert collapse_of(run, {}) == ""                                      # G2 0.25, no steps file
     _steps(run, 0.97, hal=True)
-    assert "pairwise cosine of q 0.970 at step 20" in collapse_note(run)
+    assert collapse_of(run, {}) == "mean pairwise cosine = 0.9700 (last step)"
     lines = (run / "metrics.jsonl").read_text().splitlines()
     last = json.loads(lines[-1]) | {"g2": 1.0}
     (run / "metrics.jsonl").write_text("\n".join(lines[:-1] + [json.dumps(last)]) + "\n")
-    assert "G2 1.0000 at epoch 5" in collapse_note(run)
+    assert collapse_of(run, {}).startswith("G2 = 1.0000 (last epoch)")
 
 
 def test_collapsed_runs_are_flagged_on_the_problems_page(tmp_path):
@@ -75,4 +75,5 @@ def test_stabilise_table_has_gains_vs_baseline_and_vs_paper(tmp_path):
     # residual - baseline: +1, +1.5, 0 -> mean +0.83; residual - paper: +3, +4, +2 -> +3.00 [+0.52, +5.48]
     assert "+0.83" in row and "+3.00 [+0.52, +5.48]" in row
     assert any(t.startswith("Training dynamics") for t in res.pages)
-    assert "COLLAPSED embeddings in 3 run(s) used here (paper-s0, paper-s1, paper-s2)" in text
+    caption = text.split("\n\n")[0] if text.startswith("**") else text
+    assert all(f"paper-s{i}: mean pairwise cosine = 0.9700" in caption for i in range(3))
