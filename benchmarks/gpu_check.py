@@ -11,7 +11,7 @@ Steps, cheapest crash-finders first; each runs in its own process, its log in DI
   speed       ``benchmarks.speed --profile paper``: 4 methods x Hallucinator off/on, end-to-end on
               CIFAR-10 when $DATA_ROOT/cifar10 exists, else Fashion-MNIST at 32 px;
   gpu-ab      ``python -m benchmarks.gpu_ab --profile gpu --out DIR/gpu-ab`` when that module exists,
-              with the time that is left.
+              with the time that is left (``--profile tiny`` under --cpu-tiny).
 Writes DIR/gpu_check.json (every step's status, wall time, and parsed results) and DIR/gpu_check.md.
 """
 from __future__ import annotations
@@ -64,11 +64,10 @@ def plan(out: Path, tiny: bool) -> list[tuple[str, list[str], int]]:
          + (["--cpu-tiny"] if tiny else []), 90),
         ("speed", [py, "-m", "benchmarks.speed", *speed, "--out", str(out / "speed.json")], 240),
     ]
-    if tiny:
-        return [(name, cmd, TINY_STEP_S) for name, cmd, _ in steps]
     if importlib.util.find_spec("benchmarks.gpu_ab") is not None:
-        steps.append(("gpu-ab", [py, "-m", "benchmarks.gpu_ab", "--profile", "gpu", "--out", str(out / "gpu-ab")], 0))
-    return steps
+        steps.append(("gpu-ab", [py, "-m", "benchmarks.gpu_ab", "--profile", "tiny" if tiny else "gpu",
+                                 "--out", str(out / "gpu-ab")], 0))
+    return [(name, cmd, TINY_STEP_S) for name, cmd, _ in steps] if tiny else steps
 
 
 def run_steps(out: Path, tiny: bool, total_s: int = TOTAL_S) -> list[dict]:
