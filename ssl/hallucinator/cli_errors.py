@@ -21,7 +21,7 @@ def report(exc: BaseException) -> int:
     """
     from .config import ConfigError
     from .data import CorruptImageError, DatasetFormatError, DatasetNotFoundError
-    from .training.checkpoint import ConfigMismatchError
+    from .checkpoint import ConfigMismatchError
 
     if isinstance(exc, (ConfigError, ConfigMismatchError)):
         kind, code = "config", 2

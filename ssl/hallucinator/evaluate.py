@@ -36,7 +36,8 @@ from .methods import build_method, model_config_from
 from .metrics import uniformity
 from .rundir import write_json
 from . import rundir
-from .training import checkpoint, provenance
+from . import checkpoint
+from .training import provenance
 from .training.pipeline import load_split, subset
 from .training.trainer import pick_device
 

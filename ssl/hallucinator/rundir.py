@@ -8,7 +8,7 @@ the transfer results read and write it only through the names defined here:
   ``run.json``       provenance and ``status`` (``RUN_STATUSES``; keys ``RUN_KEYS``)
   ``metrics.jsonl``  one JSON object per finished epoch (``METRIC_KEYS``)
   ``steps.jsonl``    optional step-level diagnostics (``STEP_KEYS``)
-  ``checkpoint.pt``  weights-only checkpoint (``training/checkpoint.py``)
+  ``checkpoint.pt``  weights-only checkpoint (``checkpoint.py``)
   ``eval.json``      ``{"status", "probes": {name: {"top1", "labels", ...}}}`` (``EVAL_KEYS``)
   ``features_2d.npz`` Fig 5's l2-normalised 2-D test embeddings, their labels and G2 (Eq 6)
   ``tensorboard/``   TensorBoard event files of every metric in ``metrics.jsonl``

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from hallucinator.config import load_config
-from hallucinator.training import checkpoint
+from hallucinator import checkpoint
 from hallucinator.training.trainer import NonFiniteLossError, Trainer
 
 from engine_support import TINY, needs_fmnist, pretrain

@@ -12,7 +12,7 @@ from PIL import Image
 
 from hallucinator import evaluate as evaluate_cli
 from hallucinator.config import ConfigError, load_config
-from hallucinator.training import checkpoint
+from hallucinator import checkpoint
 from hallucinator.training.run_lock import RunDirLock, RunDirLockedError
 from hallucinator.training.trainer import NonFiniteLossError, Trainer
 

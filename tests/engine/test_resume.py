@@ -8,7 +8,7 @@ import time
 import pytest
 import torch
 
-from hallucinator.training import checkpoint
+from hallucinator import checkpoint
 
 from engine_support import ROOT, TINY, needs_fmnist, pretrain
 

@@ -7,7 +7,7 @@ import pytest
 
 from hallucinator import rundir
 from hallucinator.config import from_dict, load_config, to_dict
-from hallucinator.training import checkpoint
+from hallucinator import checkpoint
 from hallucinator.training.trainer import Trainer
 
 from engine_support import ROOT, TINY, needs_fmnist, pretrain

@@ -6,7 +6,7 @@ import torch
 from torch import nn
 
 from hallucinator.methods.base import StepOutput
-from hallucinator.training import checkpoint
+from hallucinator import checkpoint
 from hallucinator.training.step_diagnostics import (StepDiagnostics, effective_rank, mean_pairwise_cosine,
                                                     read_steps)
 

@@ -20,7 +20,7 @@ from tqdm import tqdm
 
 from ..augmentations import Normalize
 from ..data import DATASETS, InMemoryImageDataset
-from ..training import checkpoint
+from .. import checkpoint
 from .features import eval_resize
 
 

@@ -20,12 +20,12 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from .. import distributed, rundir
+from .. import checkpoint, distributed, rundir
 from ..config import TrainConfig, to_dict
 from ..evaluation.monitor import Monitor
 from ..methods import build_method, model_config_from
 from ..metrics import positive_similarity
-from . import checkpoint, provenance
+from . import provenance
 from .metric_log import MetricLog, epoch_line
 from .pipeline import TrainData, load_split, subset
 from .run_lock import RunDirLock
