@@ -82,6 +82,10 @@ def read_metrics(path: Path) -> tuple[pd.DataFrame, list[str]]:
         if col in frame:
             frame[col] = pd.to_numeric(frame[col], errors="coerce")
     if "epoch" in frame:
+        dups = sorted({int(e) for e in frame.loc[frame["epoch"].duplicated(), "epoch"].dropna()})
+        if dups:  # e.g. a run killed between writing an epoch's line and its checkpoint, then resumed
+            warnings.append(f"metrics.jsonl: duplicate epoch(s) {dups} (the last line of each is kept)")
+            frame = frame.drop_duplicates("epoch", keep="last")
         frame = frame.sort_values("epoch").reset_index(drop=True)
     return frame, warnings
 
@@ -338,7 +342,9 @@ def collect(root: str | Path, suite: str | None = None, profile: str | None = No
             else:
                 record, probes, warnings = load_run(run_dir)
                 rec_suite, rec_profile = record["suite"], record["profile"]
-        except RunProblem as err:
+        except (RunProblem, TypeError, ValueError, KeyError) as err:
+            if not isinstance(err, RunProblem):  # e.g. a seed "abc" or a top1 that is not a number
+                err = RunProblem(f"wrongly typed or missing value ({type(err).__name__}: {err})")
             rec_suite, rec_profile = path_suite, path_profile
             try:  # a readable config names the suite better than the path does
                 cfg = json.loads((run_dir / rundir.CONFIG).read_text())

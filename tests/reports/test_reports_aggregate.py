@@ -110,3 +110,23 @@ def test_interrupted_run_is_excluded(tmp_path):
     make_run(tmp_path, "stopped", status="interrupted", top1=None)
     coll = collect(tmp_path)
     assert coll.runs.empty and "interrupted" in _reason(coll, "stopped").reason
+
+
+def test_duplicate_epochs_are_flagged_and_the_last_line_kept(tmp_path):
+    path = tmp_path / "metrics.jsonl"
+    lines = [{"epoch": 1, "loss": 5.0}, {"epoch": 1, "loss": 4.0}, {"epoch": 2, "loss": 3.0}]
+    path.write_text("".join(json.dumps(x) + "\n" for x in lines))
+    frame, warnings = read_metrics(path)
+    assert list(frame["epoch"]) == [1, 2] and list(frame["loss"]) == [4.0, 3.0]
+    assert warnings == ["metrics.jsonl: duplicate epoch(s) [1] (the last line of each is kept)"]
+
+
+def test_wrongly_typed_values_go_to_the_problems_page_not_a_crash(tmp_path):
+    good = make_run(tmp_path, "good", top1=70.0)
+    bad = make_run(tmp_path, "bad", top1=70.0)
+    cfg = json.loads((bad / "config.json").read_text())
+    (bad / "config.json").write_text(json.dumps({**cfg, "seed": "abc"}))
+    coll = collect(tmp_path)
+    assert list(coll.runs.run_name) == [good.name]
+    [reason] = coll.problems[coll.problems.run_dir == str(bad)].reason
+    assert reason.startswith("wrongly typed or missing value (ValueError")
