@@ -13,6 +13,7 @@ the transfer results read and write it only through the names defined here:
   ``features_2d.npz`` Fig 5's l2-normalised 2-D test embeddings, their labels and G2 (Eq 6)
   ``tensorboard/``   TensorBoard event files of every metric in ``metrics.jsonl``
   ``results.json``   a detection-transfer run's AP numbers (Table 7)
+  ``.lock``          the one writer's OS-level lock (``training/run_lock.py``)
 """
 from __future__ import annotations
 
@@ -31,6 +32,7 @@ EVAL = "eval.json"
 FEATURES_2D = "features_2d.npz"
 TENSORBOARD = "tensorboard"
 TRANSFER_RESULTS = "results.json"
+LOCK = ".lock"
 
 # config.json: the keys that place a run in a benchmark table (written as config overrides).
 ROW_KEYS = ("suite", "profile", "row")

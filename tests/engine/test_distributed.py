@@ -1,4 +1,5 @@
 """Two gloo processes on CPU: gathered SimCLR negatives and MoCo's shuffle-BN + global queue."""
+import json
 import os
 import socket
 import sys
@@ -8,7 +9,7 @@ import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
 
-from hallucinator import ModelConfig, build_method, distributed
+from hallucinator import ModelConfig, build_method, distributed, rundir
 
 from engine_support import ROOT, TINY, needs_fmnist
 
@@ -90,9 +91,11 @@ def test_torchrun_two_processes_only_rank0_writes(tmp_path):
     res = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert res.returncode == 0, res.stderr[-3000:]
     run = tmp_path / "r"
-    assert sorted(p.name for p in run.iterdir()) == [".lock", "checkpoint.pt", "config.json", "metrics.jsonl", "run.json",
-                                                    "tensorboard"]
-    import json
+    # exactly the run directory's declared files, written once (rank 0): no per-rank copies
+    assert sorted(p.name for p in run.iterdir()) == sorted([rundir.LOCK, rundir.CHECKPOINT, rundir.CONFIG, rundir.METRICS,
+                                                            rundir.RUN, rundir.STEPS, rundir.TENSORBOARD])
+    assert len({json.loads(x)["step"] for x in (run / rundir.STEPS).read_text().splitlines()}) == \
+        len((run / rundir.STEPS).read_text().splitlines())
     info = json.loads((run / "run.json").read_text())
     assert info["world_size"] == 2 and info["status"] == "finished"
     assert len((run / "metrics.jsonl").read_text().splitlines()) == 1

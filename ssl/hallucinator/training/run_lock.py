@@ -8,7 +8,7 @@ from __future__ import annotations
 import fcntl
 from pathlib import Path
 
-LOCK_NAME = ".lock"
+from .. import rundir
 
 
 class RunDirLockedError(RuntimeError):
@@ -19,7 +19,7 @@ class RunDirLock:
     """Exclusive, non-blocking lock on ``run_dir/.lock``; ``release`` is idempotent."""
 
     def __init__(self, run_dir: str | Path) -> None:
-        self.path = Path(run_dir) / LOCK_NAME
+        self.path = Path(run_dir) / rundir.LOCK
         self._file = None  # an open file object: closed (lock dropped) even if release is never called
 
     def acquire(self) -> "RunDirLock":
