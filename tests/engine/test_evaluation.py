@@ -46,11 +46,11 @@ def test_linear_probe_learns_and_leaves_backbone_untouched(tmp_path):
     g = torch.Generator().manual_seed(0)
     imgs = torch.zeros(64, 1, 28, 28, dtype=torch.uint8)
     targets = torch.arange(64) % 2
-    imgs[targets == 1, :, :, :14] = 255  # class 1: bright left half
-    imgs[targets == 0, :, :, 14:] = 255
+    imgs[targets == 1, :, :14, :] = 255  # class 1: bright top half (the probe's flips keep it)
+    imgs[targets == 0, :, 14:, :] = 255
     imgs = (imgs.float() * 0.8 + torch.rand(imgs.shape, generator=g) * 50).clamp(0, 255).to(torch.uint8)
     ds = InMemoryImageDataset(imgs, targets, ["a", "b"])
-    backbone = nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.BatchNorm2d(4), nn.ReLU(), nn.AdaptiveAvgPool2d((1, 2)),
+    backbone = nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.BatchNorm2d(4), nn.ReLU(), nn.AdaptiveAvgPool2d((2, 1)),
                              nn.Flatten())
     before = {k: v.clone() for k, v in backbone.state_dict().items()}
     res = linear_probe(backbone, 8, ds, ds, "fashion_mnist", torch.device("cpu"), tmp_path, epochs=3, lr=1.0,
