@@ -217,3 +217,22 @@ def test_corrupt_image_in_a_worker_is_one_line_and_a_failed_run(tmp_path, folder
     assert str(folder_with_corrupt_images / "train" / "n01440764" / "000.png") in lines[-1]
     info = json.loads((tmp_path / "r" / "run.json").read_text())
     assert info["status"] == "failed" and "CorruptImageError" in info["error"]
+
+
+@needs_fmnist
+def test_a_failure_while_setting_up_a_resume_marks_the_run_failed(tmp_path, monkeypatch):
+    from hallucinator.training import trainer as trainer_module
+    _trainer(tmp_path).fit()
+    run_json = tmp_path / "r" / "run.json"
+    with pytest.raises(checkpoint.ConfigMismatchError):  # another config: not this run's failure
+        _trainer(tmp_path, "lr=0.1")
+    assert json.loads(run_json.read_text())["status"] == "finished"
+
+    def broken(*args, **kwargs):
+        raise OSError(5, "Input/output error")
+    monkeypatch.setattr(trainer_module, "TrainData", broken)
+    with pytest.raises(OSError, match="Input/output error"):
+        _trainer(tmp_path)
+    info = json.loads(run_json.read_text())
+    assert info["status"] == "failed" and "Input/output error" in info["error"]
+    RunDirLock(tmp_path / "r").acquire().release()  # the failed setup released the run directory

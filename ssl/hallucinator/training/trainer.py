@@ -65,6 +65,17 @@ class Trainer:
         self.ckpt_path = self.run_dir / rundir.CHECKPOINT
         # One writer per run directory, taken before any work; the kernel drops it on any exit.
         self._lock = RunDirLock(self.run_dir).acquire() if self.is_main else None
+        try:
+            self._setup(cfg, resume, show_progress)
+        except BaseException as e:  # a resumed run's run.json must not keep its old status
+            if not isinstance(e, checkpoint.ConfigMismatchError):  # another config's run: not this run's failure
+                self._mark_failed(e, wall_time_s=None)
+            if self._lock is not None:
+                self._lock.release()
+            raise
+
+    def _setup(self, cfg: TrainConfig, resume: bool, show_progress: bool) -> None:
+        """Model, data, optimiser, schedule and monitors; then the checkpoint, if resuming."""
         self.show_progress = show_progress and self.is_main
         torch.manual_seed(cfg.seed)
         self.model = build_method(model_config_from(cfg)).to(self.device)
@@ -142,6 +153,17 @@ class Trainer:
     def _on_signal(self, signum, frame) -> None:
         self._stop_signal = signum
 
+    def _mark_failed(self, exc: BaseException, wall_time_s: Optional[float]) -> None:
+        """run.json says "failed" and why (when this process writes the run and run.json exists)."""
+        if not (self.is_main and (self.run_dir / rundir.RUN).exists()):
+            return
+        try:
+            updates = {"wall_time_s": wall_time_s} if wall_time_s is not None else {}
+            self._write_run_json(status="failed", error=f"{type(exc).__name__}: {exc}", end_time=provenance.now(),
+                                 **updates)
+        except Exception:  # e.g. the disk that failed the run; the original error matters more
+            pass
+
     def _write_run_json(self, **updates) -> None:
         if self.is_main:
             rundir.update_json(self.run_dir / rundir.RUN, **updates)
@@ -192,11 +214,7 @@ class Trainer:
             status = "interrupted" if self.interrupted else "finished"
             self._write_run_json(status=status, end_time=provenance.now(), wall_time_s=self._wall_so_far(t_run))
         except BaseException as e:
-            try:
-                self._write_run_json(status="failed", error=f"{type(e).__name__}: {e}", end_time=provenance.now(),
-                                     wall_time_s=self._wall_so_far(t_run))
-            except Exception:  # e.g. the disk that failed the run; the original error matters more
-                pass
+            self._mark_failed(e, wall_time_s=self._wall_so_far(t_run))
             raise
         finally:
             for s, h in old.items():
