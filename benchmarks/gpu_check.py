@@ -101,7 +101,7 @@ def preset_memory(tiny: bool) -> list[dict]:
     the peak device memory of each (``None`` on CPU; ``tiny``: batch 16, width 4, fp32, contiguous)."""
     import torch
 
-    from hallucinator.config import load_config
+    from hallucinator.presets import load_config
     from hallucinator.methods import build_method, model_config_from
 
     from .speed import _step_fn

@@ -35,7 +35,7 @@ from torch.utils.data import DataLoader, Dataset
 from torchvision.transforms import v2
 
 from hallucinator.augmentations import TwoViews, view_transform
-from hallucinator.config import load_config
+from hallucinator.presets import load_config
 from hallucinator.methods import build_method, model_config_from
 from hallucinator.training.pipeline import TrainData
 

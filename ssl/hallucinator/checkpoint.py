@@ -6,6 +6,7 @@ from typing import Any
 
 import torch
 
+from .config import TrainConfig, to_dict
 from .rundir import NON_DEFINING_KEYS, write_atomic
 
 FORMAT = "hallucinator-checkpoint/1"
@@ -63,8 +64,7 @@ def load(path: str | Path) -> dict[str, Any]:
 
 def check_compatible(saved: dict[str, Any], current: dict[str, Any], path: str | Path, action: str = "resume") -> None:
     """Refuses to ``action`` (resume, evaluate) a checkpoint written with a different configuration."""
-    from .config import TrainConfig, to_dict  # a key added after the checkpoint was written
-    saved = {**to_dict(TrainConfig()), **saved}   # reads as its default, the value it had then
+    saved = {**to_dict(TrainConfig()), **saved}  # a key added after it was written reads as its default
     diff = {k: (saved.get(k), current.get(k)) for k in set(saved) | set(current)
             if k not in NON_DEFINING_KEYS and saved.get(k) != current.get(k)}
     if diff:

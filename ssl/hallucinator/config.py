@@ -20,7 +20,6 @@ from .crops import PLACEMENTS
 from .data import DATASETS
 from .data.folders import OnCorrupt
 from .methods.factory import ModelConfig
-from .training.schedule import LR_SCHEDULES
 
 # Allowed values of the training choice keys, each written once (model keys: methods/factory.py).
 DatasetName = Literal[tuple(DATASETS)]
@@ -31,7 +30,7 @@ Optimizer = Literal["sgd"]
 Precision = Literal["fp32", "bf16", "fp16"]
 Device = Literal["auto", "cpu", "cuda"]
 CropPlacement = Literal[PLACEMENTS]
-LrSchedule = Literal[LR_SCHEDULES]
+LrSchedule = Literal["cosine", "epoch_cosine"]  # training/schedule.py builds each
 
 # Range rules that a type cannot express.
 _AT_LEAST_ONE = ("epochs", "batch_size", "width", "in_channels", "train_subset", "image_size", "knn_k",
@@ -211,31 +210,11 @@ def parse_override(text: str) -> tuple[str, Any]:
     return key.strip(), value
 
 
-def load_config(name_or_path: str, overrides: list[str] | None = None) -> TrainConfig:
-    """A preset name or a YAML file of keys, then ``key=value`` overrides."""
-    from .presets import PRESETS  # presets import this module
-
-    if name_or_path in PRESETS:
-        base = PRESETS[name_or_path]
-    elif Path(name_or_path).is_file():
-        data = _read_yaml(Path(name_or_path))
-        preset = data.pop("preset", None)
-        if preset is not None and (not isinstance(preset, str) or preset not in PRESETS):
-            raise ConfigError(f"{name_or_path}: unknown preset {preset!r}; see --list-presets")
-        base = PRESETS[preset] if preset else TrainConfig()
-        base = apply_overrides(base, data)
-    else:
-        close = [p for p in PRESETS if name_or_path in p][:10]
-        raise ConfigError(f"{name_or_path!r} is neither a preset nor a YAML file"
-                          + (f"; similar presets: {close}" if close else "; see --list-presets"))
-    return apply_overrides(base, dict(parse_override(o) for o in overrides or []))
-
-
 def _one_line(exc: Exception) -> str:
     return " ".join(str(exc).split())
 
 
-def _read_yaml(path: Path) -> dict[str, Any]:
+def read_yaml(path: Path) -> dict[str, Any]:
     """A YAML file's mapping of keys; unreadable, non-text or malformed files raise ``ConfigError``."""
     try:
         text = path.read_text(encoding="utf-8")

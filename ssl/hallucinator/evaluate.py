@@ -26,7 +26,8 @@ import numpy as np
 import torch
 
 from . import cli_errors
-from .config import TrainConfig, from_dict, load_config, to_dict
+from .config import TrainConfig, from_dict, to_dict
+from .presets import load_config
 from .data import DATASETS
 from .evaluation.fast_probe import balanced_subset, logistic_regression_top1
 from .evaluation.features import extract_features

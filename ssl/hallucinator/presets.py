@@ -10,8 +10,9 @@ row); the baseline keeps the plain RandomResizedCrop.
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 
-from .config import TrainConfig
+from .config import ConfigError, TrainConfig, apply_overrides, parse_override, read_yaml
 from .methods.factory import METHODS
 
 SMALL_DATASETS = ("cifar10", "cifar100", "tiny_imagenet", "stl10")
@@ -123,3 +124,21 @@ def _released() -> dict[str, TrainConfig]:
 
 
 PRESETS: dict[str, TrainConfig] = _build()
+
+
+def load_config(name_or_path: str, overrides: list[str] | None = None) -> TrainConfig:
+    """A preset name or a YAML file of keys, then ``key=value`` overrides."""
+    if name_or_path in PRESETS:
+        base = PRESETS[name_or_path]
+    elif Path(name_or_path).is_file():
+        data = read_yaml(Path(name_or_path))
+        preset = data.pop("preset", None)
+        if preset is not None and (not isinstance(preset, str) or preset not in PRESETS):
+            raise ConfigError(f"{name_or_path}: unknown preset {preset!r}; see --list-presets")
+        base = PRESETS[preset] if preset else TrainConfig()
+        base = apply_overrides(base, data)
+    else:
+        close = [p for p in PRESETS if name_or_path in p][:10]
+        raise ConfigError(f"{name_or_path!r} is neither a preset nor a YAML file"
+                          + (f"; similar presets: {close}" if close else "; see --list-presets"))
+    return apply_overrides(base, dict(parse_override(o) for o in overrides or []))

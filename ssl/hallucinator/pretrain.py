@@ -16,7 +16,8 @@ import argparse
 import sys
 
 from . import cli_errors
-from .config import ConfigError, describe_keys, load_config
+from .config import ConfigError, describe_keys
+from .presets import load_config
 from .presets import PRESETS
 
 

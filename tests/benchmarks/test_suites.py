@@ -3,7 +3,7 @@ import pytest
 
 from benchmarks.run import commands
 from benchmarks.suites import build_suite
-from hallucinator.config import load_config
+from hallucinator.presets import load_config
 
 SUITES = ["table1", "table3", "table4", "table5", "table6", "fig4", "fig5"]
 

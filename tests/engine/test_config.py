@@ -1,7 +1,8 @@
 """Config parsing: presets, typed overrides, YAML files, --help."""
 import pytest
 
-from hallucinator.config import ConfigError, TrainConfig, apply_overrides, load_config
+from hallucinator.config import ConfigError, TrainConfig, apply_overrides
+from hallucinator.presets import load_config
 from hallucinator.presets import PRESETS
 from hallucinator.pretrain import build_parser
 

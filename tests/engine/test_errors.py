@@ -5,7 +5,7 @@ import pickle
 import pytest
 import torch
 
-from hallucinator.config import load_config
+from hallucinator.presets import load_config
 from hallucinator import checkpoint
 from hallucinator.training.trainer import NonFiniteLossError, Trainer
 

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 import torch
 from engine_support import TINY, needs_fmnist
-from hallucinator.config import load_config
+from hallucinator.presets import load_config
 from hallucinator.data import InMemoryImageDataset
 from hallucinator.evaluate import evaluate
 from hallucinator.evaluation.fast_probe import balanced_subset, logistic_regression_top1

@@ -11,7 +11,8 @@ import torch
 from PIL import Image
 
 from hallucinator import evaluate as evaluate_cli
-from hallucinator.config import ConfigError, load_config
+from hallucinator.config import ConfigError
+from hallucinator.presets import load_config
 from hallucinator import checkpoint
 from hallucinator.training.run_lock import RunDirLock, RunDirLockedError
 from hallucinator.training.trainer import NonFiniteLossError, Trainer

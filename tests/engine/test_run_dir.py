@@ -6,7 +6,8 @@ import sys
 import pytest
 
 from hallucinator import rundir
-from hallucinator.config import from_dict, load_config, to_dict
+from hallucinator.config import from_dict, to_dict
+from hallucinator.presets import load_config
 from hallucinator import checkpoint
 from hallucinator.training.trainer import Trainer
 

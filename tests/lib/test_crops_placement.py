@@ -111,7 +111,8 @@ def test_per_sample_views_are_a_function_of_the_generator():
 
 
 def test_run_config_carries_the_placement_and_refuses_unknown_ones():
-    from hallucinator.config import ConfigError, load_config
+    from hallucinator.config import ConfigError
+    from hallucinator.presets import load_config
     from hallucinator.training.pipeline import augment_config
     assert augment_config(load_config("smoke/mocov2-hal", [])).crop_placement == "released"
     assert augment_config(load_config("smoke/mocov2-hal", ["crop_placement=centre-clamp"])).crop_placement == "centre-clamp"

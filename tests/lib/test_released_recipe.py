@@ -7,7 +7,8 @@ import torch
 from torch import nn
 
 from hallucinator import ModelConfig, build_method
-from hallucinator.config import ConfigError, load_config
+from hallucinator.config import ConfigError
+from hallucinator.presets import load_config
 from hallucinator.presets import PRESETS
 from hallucinator.training.pipeline import SeededTwoViews
 from hallucinator.training.schedule import build_schedule, epoch_cosine, warmup_cosine

@@ -8,10 +8,13 @@ cosine per EPOCH with no warmup, the value held for every step of the epoch. Bot
 from __future__ import annotations
 
 import math
+from typing import get_args
 
 import torch
 
-LR_SCHEDULES = ("cosine", "epoch_cosine")
+from ..config import LrSchedule
+
+LR_SCHEDULES: tuple[str, ...] = get_args(LrSchedule)
 
 
 def _cosine(base_lr: float, progress: float, min_ratio: float) -> float:
