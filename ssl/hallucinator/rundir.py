@@ -108,9 +108,7 @@ def keep_jsonl(path: str | Path, key: str, last: int) -> None:
                 keep.append(line)
         except (json.JSONDecodeError, KeyError, TypeError):
             break
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text("".join(k + "\n" for k in keep))
-    os.replace(tmp, path)
+    write_atomic(path, lambda f: f.write("".join(k + "\n" for k in keep)))
 
 
 def metric_record(values: dict[str, Any]) -> dict[str, Any]:
