@@ -18,11 +18,19 @@ import time
 from pathlib import Path
 
 CANDIDATES: dict[str, tuple[str, ...]] = {
+    # today's demo (60k image-views per run), then the same compute with MoCo momentum 0.99
     "w8-e3-n20k-b256-m999": ("width=8", "epochs=3", "train_subset=20000", "batch_size=256", "moco_momentum=0.999"),
     "w8-e3-n20k-b256-m99": ("width=8", "epochs=3", "train_subset=20000", "batch_size=256", "moco_momentum=0.99"),
+    # twice the compute: more images or more epochs, at batch 128 (four times the updates)
     "w8-e3-n40k-b128-m99": ("width=8", "epochs=3", "train_subset=40000", "batch_size=128", "moco_momentum=0.99"),
+    "w8-e6-n20k-b128-m99": ("width=8", "epochs=6", "train_subset=20000", "batch_size=128", "moco_momentum=0.99"),
+    # a wider encoder at today's image count
     "w16-e3-n20k-b256-m99": ("width=16", "epochs=3", "train_subset=20000", "batch_size=256", "moco_momentum=0.99"),
 }
+
+
+def _width(overrides: tuple[str, ...]) -> str:
+    return next(o for o in overrides if o.startswith("width=")).split("=")[1]
 
 
 def _run(cmd: list[str]) -> float:
@@ -44,7 +52,7 @@ def main(argv: list[str] | None = None) -> int:
     py = sys.executable
     for cand in args.candidates.split(","):
         ov = (*CANDIDATES[cand], f"threads={args.threads}")
-        rand = args.out / cand / "random-init"
+        rand = args.out / f"random-init-w{_width(ov)}"  # one reference per width: the weights depend on nothing else
         if not (rand / "eval.json").exists():
             _run([py, "-m", "hallucinator.evaluate", str(rand), "--baseline", "random-init", "--config", "demo/mocov2",
                   "--probes", "fast_linear", *ov, "seed=0"])
