@@ -4,7 +4,8 @@
 ``N x C x size x size`` views drawn from the same distribution as the per-sample CPU pipeline
 (crop -> RandomApply(ColorJitter) -> RandomGrayscale -> RandomApply(GaussianBlur) -> flip). Every
 op runs on the whole batch; per-sample randomness is expressed with masks and ``torch.where``.
-Randomness comes from the device's global torch RNG, so ``torch.manual_seed`` makes it repeatable.
+Randomness comes from the ``torch.Generator`` passed in (on the batch's device), or else from the
+device's global torch RNG; the training pipeline passes one seeded per step.
 
 Approximations (all documented in the tests):
 
@@ -199,16 +200,19 @@ class BatchView(torch.nn.Module):
         self.ranges = jitter_ranges(cfg)
         self.jitter_on = cfg.jitter_p > 0 and any(cfg.jitter)
 
-    def sample_params(self, n: int, height: int, width: int, device: torch.device | str) -> ViewParams:
-        """Draws one view's parameters for ``n`` images of ``height x width`` from the device RNG."""
+    def sample_params(self, n: int, height: int, width: int, device: torch.device | str,
+                      generator: Optional[torch.Generator] = None) -> ViewParams:
+        """Draws one view's parameters for ``n`` images of ``height x width`` from ``generator``
+        (None: the device's global RNG)."""
         cfg = self.cfg
         boxes = sample_crop_boxes(n, height, width, cfg.crop_scale, RATIO, self.crop_p, cfg.beta_alpha, device=device,
-                                  placement=cfg.crop_placement)
+                                  placement=cfg.crop_placement, generator=generator)
         lo = torch.tensor([r[0] for r in self.ranges], device=device)
         hi = torch.tensor([r[1] for r in self.ranges], device=device)
-        u = torch.rand(n, 9, device=device)
+        u = torch.rand(n, 9, device=device, generator=generator)
+        order = torch.rand(n, 4, device=device, generator=generator).argsort(dim=1)
         return ViewParams(boxes=boxes, jitter=u[:, 0] < cfg.jitter_p, factors=lo + (hi - lo) * u[:, 1:5],
-                          order=torch.rand(n, 4, device=device).argsort(dim=1), gray=u[:, 5] < cfg.gray_p,
+                          order=order, gray=u[:, 5] < cfg.gray_p,
                           blur=u[:, 6] < cfg.blur_p,
                           sigma=cfg.blur_sigma[0] + (cfg.blur_sigma[1] - cfg.blur_sigma[0]) * u[:, 7],
                           flip=u[:, 8] < cfg.flip_p)
@@ -231,13 +235,14 @@ class BatchView(torch.nn.Module):
             x = torch.where(_per_sample(params.blur).bool(), gaussian_blur(x, blur_kernel_size(cfg.size), params.sigma), x)
         return x.round_().clamp_(0, 255).to(torch.uint8)
 
-    def forward(self, images: torch.Tensor) -> torch.Tensor:
-        """Samples parameters and augments a uint8 ``N x C x H x W`` batch (1 or 3 channels)."""
+    def forward(self, images: torch.Tensor, generator: Optional[torch.Generator] = None) -> torch.Tensor:
+        """Samples parameters (from ``generator``, on the batch's device; None: the global RNG) and
+        augments a uint8 ``N x C x H x W`` batch (1 or 3 channels)."""
         if images.dtype != torch.uint8 or images.ndim != 4 or images.shape[1] not in (1, 3):
             raise TypeError(f"expected a uint8 N x C x H x W batch with C in (1, 3), got {images.dtype} "
                             f"{tuple(images.shape)}")
         n, _, height, width = images.shape
-        return self.apply(images, self.sample_params(n, height, width, images.device))
+        return self.apply(images, self.sample_params(n, height, width, images.device, generator))
 
 
 class BatchTwoViews(torch.nn.Module):
@@ -253,5 +258,7 @@ class BatchTwoViews(torch.nn.Module):
         self.query = BatchView(cfg, center_suppressed=query_cc)
         self.key = BatchView(cfg, center_suppressed=key_cc)
 
-    def forward(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        return self.query(images), self.key(images)
+    def forward(self, images: torch.Tensor, generator: Optional[torch.Generator] = None
+                ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Both views, the query's parameters drawn first, then the key's, from ``generator``."""
+        return self.query(images, generator), self.key(images, generator)

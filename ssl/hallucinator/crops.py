@@ -16,9 +16,10 @@ Two placements (``PLACEMENTS``) realise "centre in the box, crop inside the imag
   ~0.3), because every centre drawn outside the clamped range piles up on the border.
 
 When 10 (scale, ratio) draws all fail, both fall back to torchvision's central crop, as the
-released code does. ``sample_crop_boxes`` draws ``n`` boxes with torch (the batched on-device
-pipeline); ``sample_crop_box`` draws one with a ``random.Random`` (the per-sample pipeline, where
-torch calls per scalar would cost more than the crop itself). Both follow the same distribution.
+released code does. ``sample_crop_boxes`` draws ``n`` boxes from a ``torch.Generator`` (the batched
+on-device pipeline); ``sample_crop_box`` draws one from a ``random.Random`` (the per-sample
+pipeline, where torch calls per scalar would cost more than the crop itself). Both follow the same
+distribution.
 """
 from __future__ import annotations
 
@@ -27,7 +28,6 @@ import random
 from typing import Optional
 
 import torch
-from torch.distributions import Beta
 from torchvision.transforms.v2 import functional as TF
 
 PLACEMENTS = ("released", "centre-clamp")
@@ -56,9 +56,9 @@ def _fallback_size(height: int, width: int, ratio: tuple[float, float]) -> tuple
 
 def sample_crop_boxes(n: int, height: int, width: int, scale: tuple[float, float] = (0.2, 1.0),
                       ratio: tuple[float, float] = RATIO, p: Optional[float] = 0.5, alpha: float = 0.6,
-                      device: torch.device | str = "cpu", attempts: int = 10, placement: str = "released"
-                      ) -> torch.Tensor:
-    """Draws ``n`` crop boxes from the torch RNG as an ``n x 4`` long tensor of (top, left, h, w).
+                      device: torch.device | str = "cpu", attempts: int = 10, placement: str = "released",
+                      generator: Optional[torch.Generator] = None) -> torch.Tensor:
+    """Draws ``n`` crop boxes as an ``n x 4`` long tensor of (top, left, h, w).
 
     Args:
         n, height, width: number of boxes and the image size.
@@ -68,6 +68,7 @@ def sample_crop_boxes(n: int, height: int, width: int, scale: tuple[float, float
         alpha: Beta(alpha, alpha) parameter of the position (alpha < 1: centre suppressed).
         attempts: rejection rounds for (scale, ratio) before the central fallback crop.
         placement: ``"released"`` or ``"centre-clamp"`` (module docstring).
+        generator: the source of every draw, on ``device``; None = the device's global torch RNG.
     """
     check_crop_args(p, alpha, placement)
     area = float(height * width)
@@ -76,8 +77,8 @@ def sample_crop_boxes(n: int, height: int, width: int, scale: tuple[float, float
     w = torch.zeros(n, dtype=torch.long, device=device)
     todo = torch.ones(n, dtype=torch.bool, device=device)
     for _ in range(attempts):
-        target = area * torch.empty(n, device=device).uniform_(*scale)
-        aspect = torch.exp(torch.empty(n, device=device).uniform_(*log_r))
+        target = area * torch.empty(n, device=device).uniform_(*scale, generator=generator)
+        aspect = torch.exp(torch.empty(n, device=device).uniform_(*log_r, generator=generator))
         cw = torch.round(torch.sqrt(target * aspect)).long()
         ch = torch.round(torch.sqrt(target / aspect)).long()
         ok = todo & (cw > 0) & (ch > 0) & (cw <= width) & (ch <= height)
@@ -88,15 +89,26 @@ def sample_crop_boxes(n: int, height: int, width: int, scale: tuple[float, float
     fh, fw = _fallback_size(height, width, ratio)
     h, w = torch.where(todo, fh, h), torch.where(todo, fw, w)
     if p is None:
-        top = (torch.rand(n, device=device) * (height - h + 1)).floor().long()
-        left = (torch.rand(n, device=device) * (width - w + 1)).floor().long()
+        top = (torch.rand(n, device=device, generator=generator) * (height - h + 1)).floor().long()
+        left = (torch.rand(n, device=device, generator=generator) * (width - w + 1)).floor().long()
     else:
-        a = torch.tensor(float(alpha), device=device)
-        u, v = Beta(a, a).sample((2, n))
+        u, v = beta_sample(alpha, (2, n), device, generator)
         top, left = _place(u, height, h, p, placement), _place(v, width, w, p, placement)
     top = torch.where(todo, (height - h) // 2, top)
     left = torch.where(todo, (width - w) // 2, left)
     return torch.stack([top, left, h, w], dim=1)
+
+
+def beta_sample(alpha: float, shape: tuple[int, ...], device: torch.device | str,
+                generator: Optional[torch.Generator]) -> torch.Tensor:
+    """Beta(alpha, alpha) draws of ``shape`` from ``generator``.
+
+    ``torch.distributions.Beta`` takes no generator; this is the draw its ``sample`` makes (a
+    two-class Dirichlet, first component), with the generator passed through, so it equals
+    ``Beta(alpha, alpha).sample(shape)`` under the same seed (``tests/lib/test_crops.py``).
+    """
+    concentration = torch.full((*shape, 2), float(alpha), device=device)
+    return torch._sample_dirichlet(concentration, generator=generator)[..., 0]
 
 
 def _place(b: torch.Tensor, side: int, crop: torch.Tensor, p: float, placement: str) -> torch.Tensor:
@@ -145,20 +157,22 @@ def sample_crop_box(rng: random.Random, height: int, width: int, scale: tuple[fl
 class CenterSuppressedResizedCrop(torch.nn.Module):
     """RandomResizedCrop whose centre lies in a central box of ratio p, Beta(alpha, alpha) distributed.
 
-    Works on uint8/float CHW tensors and PIL images (torchvision v2 functional ops); draws from the
-    torch RNG like torchvision's transforms. ``p=None`` gives the plain RandomResizedCrop.
+    Works on uint8/float CHW tensors and PIL images (torchvision v2 functional ops). Each call
+    draws one seed from ``generator`` (default: torch's global RNG, as torchvision's transforms do).
+    ``p=None`` gives the plain RandomResizedCrop.
     """
 
     def __init__(self, size: int, scale: tuple[float, float] = (0.2, 1.0), ratio: tuple[float, float] = RATIO,
-                 p: Optional[float] = 0.5, alpha: float = 0.6, placement: str = "released") -> None:
+                 p: Optional[float] = 0.5, alpha: float = 0.6, placement: str = "released",
+                 generator: Optional[torch.Generator] = None) -> None:
         super().__init__()
         check_crop_args(p, alpha, placement)
         self.size, self.scale, self.ratio, self.p, self.alpha = size, tuple(scale), tuple(ratio), p, alpha
-        self.placement = placement
+        self.placement, self.generator = placement, generator
 
     def forward(self, img):
         height, width = TF.get_size(img)
-        rng = random.Random(int(torch.randint(2**62, (1,))))
+        rng = random.Random(int(torch.randint(2**62, (1,), generator=self.generator)))
         top, left, h, w = sample_crop_box(rng, height, width, self.scale, self.ratio, self.p, self.alpha,
                                           placement=self.placement)
         return TF.resized_crop(img, top, left, h, w, [self.size, self.size], antialias=True)

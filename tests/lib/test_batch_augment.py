@@ -71,6 +71,31 @@ def test_seeded_rng_is_reproducible_and_bad_inputs_raise():
         BatchTwoViews(recipe("small", center_crop_views="key"))
 
 
+def test_explicit_generator_gives_the_global_seeded_stream_and_leaves_the_global_rng_alone():
+    """The training pipeline passes a generator seeded per step: the same views as the old
+    ``torch.manual_seed`` per step, without touching the global RNG (issue 12, item 8)."""
+    aug, imgs = BatchTwoViews(recipe("simclr", crop_p=0.5)), smooth_images(16)
+    torch.manual_seed(11)
+    ref = aug(imgs)
+    torch.manual_seed(99)
+    before = torch.get_rng_state()
+    got = aug(imgs, torch.Generator().manual_seed(11))
+    assert torch.equal(torch.get_rng_state(), before)
+    assert torch.equal(got[0], ref[0]) and torch.equal(got[1], ref[1])
+    other = aug(imgs, torch.Generator().manual_seed(12))
+    assert not torch.equal(other[0], ref[0])
+
+
+def test_beta_sample_is_torch_distributions_beta_with_a_generator():
+    from torch.distributions import Beta
+
+    from hallucinator.crops import beta_sample
+    torch.manual_seed(4)
+    ref = Beta(torch.tensor(0.6), torch.tensor(0.6)).sample((2, 500))
+    got = beta_sample(0.6, (2, 500), "cpu", torch.Generator().manual_seed(4))
+    assert torch.equal(got, ref)
+
+
 @pytest.mark.cuda
 def test_runs_on_cuda():
     imgs = smooth_images(64).cuda()

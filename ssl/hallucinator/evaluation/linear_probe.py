@@ -71,8 +71,8 @@ def linear_probe(backbone: nn.Module, feat_dim: int, train: Dataset, test: Datas
     for p in backbone.parameters():
         p.requires_grad_(False)
     before = _state_fingerprint(backbone)
-    labelled = [i for i, t in enumerate(getattr(train, "targets", [])) if t >= 0] if hasattr(train, "targets") else None
-    train_ds = torch.utils.data.Subset(train, labelled) if labelled is not None and len(labelled) < len(train) else train
+    labelled = [i for i, t in enumerate(train.targets.tolist()) if t >= 0]  # -1: STL-10's unlabeled images
+    train_ds = torch.utils.data.Subset(train, labelled) if len(labelled) < len(train) else train
     loader = DataLoader(_Augmented(train_ds, size), batch_size=batch_size, shuffle=True, num_workers=num_workers,
                         drop_last=False, pin_memory=device.type == "cuda", persistent_workers=num_workers > 0)
     bar = tqdm(range(start, epochs), desc="linear probe", disable=not show_progress, dynamic_ncols=True)

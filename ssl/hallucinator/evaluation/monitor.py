@@ -7,7 +7,7 @@ import torch
 from torch.utils.data import Dataset
 
 from ..augmentations import Normalize
-from ..data import DATASETS
+from ..data import DATASETS, InMemoryImageDataset
 from ..metrics import uniformity
 from .features import eval_resize, extract_features
 from .knn import knn_top1
@@ -30,7 +30,7 @@ class Monitor:
         info = DATASETS[cfg.dataset]
         size = cfg.image_size or info.image_size
         n = min(cfg.metrics_batch, len(test))
-        if hasattr(test, "images"):
+        if isinstance(test, InMemoryImageDataset):  # one tensor slice, not n decodes
             images = eval_resize(test.images[:n], size)
         else:
             images = torch.stack([eval_resize(test[i][0], size) for i in range(n)])

@@ -121,6 +121,7 @@ class TrainData:
             self.batch_views = BatchTwoViews(self.aug)
             self.warmup_batch_views = BatchTwoViews(warmup_augment_config(cfg))
             self.images = self.dataset.images.to(device)  # the whole dataset, uint8, on the device
+            self.generator = torch.Generator(device=device)  # reseeded per step: resume needs no RNG state
         self.sampler = EpochIndexSampler(len(self.dataset), self.local_batch, cfg.seed, rank, world)
         if not self.on_device:  # per-sample augmentation in DataLoader workers
             workers = cfg.num_workers
@@ -144,9 +145,9 @@ class TrainData:
             order = torch.tensor(list(self.sampler.base), device=self.device)
             for step in range(start_step, self.steps_per_epoch):
                 idx = order[step * self.local_batch:(step + 1) * self.local_batch]
-                torch.manual_seed(mix_seed(self.seed, epoch, step, self.sampler.base.rank))
+                self.generator.manual_seed(mix_seed(self.seed, epoch, step, self.sampler.base.rank))
                 views = self.warmup_batch_views if epoch < self.cfg.crop_warmup_epochs else self.batch_views
-                x1, x2 = views(self.images[idx])
+                x1, x2 = views(self.images[idx], self.generator)
                 yield self.normalize(x1), self.normalize(x2)
             return
         for step, (x1, x2, _) in enumerate(self.loader, start=start_step):
