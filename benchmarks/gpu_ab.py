@@ -25,6 +25,7 @@ import sys
 from pathlib import Path
 
 from hallucinator import rundir
+from hallucinator.hallucinator import STABILISED_PRESETS
 from hallucinator.training.step_diagnostics import read_steps
 from reports.stats import paired_ci
 
@@ -101,7 +102,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--profile", choices=sorted(PROFILES), default="gpu")
     p.add_argument("--out", type=Path, required=True)
     p.add_argument("--seeds", default="0", help="comma-separated seeds (default 0)")
-    p.add_argument("--variant", default=BEST_VARIANT, choices=("warmup", "residual", "normalized"),
+    p.add_argument("--variant", default=BEST_VARIANT, choices=STABILISED_PRESETS,
                    help=f"the stabilised arm (default {BEST_VARIANT})")
     args = p.parse_args(argv)
     runs = args.out / "runs"

@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Optional
 
+from hallucinator.hallucinator import STABILISED_PRESETS
 from hallucinator.methods.factory import METHODS
 from hallucinator.presets import LARGE_DATASETS, SMALL_DATASETS
 
@@ -101,7 +102,7 @@ ABLATIONS = {
 # (2,560 images x 3 epochs, batch 128), the early regime where the paper's H dominates the
 # gradient; step diagnostics every 5 steps; fast linear probe on the first 5k train / 5k test
 # images; one thread per run, so 15 runs fit a busy 2-core CPU as parallel processes.
-STABILISE_VARIANTS = ("baseline", "paper", "warmup", "residual", "normalized")
+STABILISE_VARIANTS = ("baseline", "paper", *STABILISED_PRESETS)
 STABILISE_PROFILE = {
     "demo": ("train_subset=2560", "batch_size=128", "knn_every=0", "diag_every=5", "eval_train_subset=5000",
              "eval_test_subset=5000", "threads=1"),

@@ -66,6 +66,7 @@ HALLUCINATOR_PRESETS: dict[str, HallucinatorPreset] = {
     "residual": HallucinatorPreset(residual=True),
     "normalized": HallucinatorPreset(normalize=True),
 }
+STABILISED_PRESETS = ("warmup", "residual", "normalized")  # not in the paper: each is "paper" with one change
 
 
 class Hallucinator(nn.Module):

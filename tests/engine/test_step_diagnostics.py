@@ -5,8 +5,8 @@ import pytest
 import torch
 from torch import nn
 
+from hallucinator import checkpoint, rundir
 from hallucinator.methods.base import StepOutput
-from hallucinator import checkpoint
 from hallucinator.training.step_diagnostics import (StepDiagnostics, effective_rank, mean_pairwise_cosine,
                                                     read_steps)
 
@@ -58,6 +58,7 @@ def test_gradient_share_of_the_extra_pair_hand_computed(tmp_path):
     assert not model.record_pair_losses
     assert diag.record(out, 5, 1, 0.1) is None                 # not a recorded step
     assert set(read_steps(tmp_path)[0]) == DOCUMENTED_KEYS
+    assert tuple(read_steps(tmp_path)[0]) == rundir.STEP_KEYS   # in the order the module declares
 
 
 def test_truncate_keeps_steps_before_the_checkpoint(tmp_path):

@@ -149,7 +149,7 @@ def test_simsiam_projector_placement_and_targets_get_no_gradient():
         model = build_method(ModelConfig(method="simsiam", width=4, hallucinator=True, hallucinate_at=at))
         model.predictor = _DetachedInput(model.predictor)
         if at == "projector":
-            model.hallucinator = _DetachedInput(model.hallucinator)
+            model.hallucinator = _DetachedHallucinator(model.hallucinator)
         model(*_views()).loss.backward()
         grads = [p.grad for p in model.encoder.parameters() if p.grad is not None]
         assert all(float(g.abs().max()) == 0.0 for g in grads), "gradient reached the encoder through a target"
@@ -166,6 +166,18 @@ class _DetachedInput(nn.Module):
 
     def forward(self, *xs):
         return self.inner(*(x.detach() for x in xs))
+
+
+class _DetachedHallucinator(_DetachedInput):
+    """``_DetachedInput`` that still reports the wrapped Hallucinator's lambda and loss weight."""
+
+    @property
+    def last_weight(self) -> float:
+        return self.inner.last_weight
+
+    @property
+    def last_lambda(self):
+        return self.inner.last_lambda
 
 
 def test_symmetric_extrapolation_replaces_the_pair():

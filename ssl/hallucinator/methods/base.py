@@ -14,6 +14,8 @@ from typing import Callable, Optional
 import torch
 from torch import nn
 
+from ..hallucinator import Hallucinator
+
 
 PairLoss = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
@@ -55,7 +57,7 @@ class SiameseMethod(nn.Module):
     rowwise_loss: bool = False  # True when loss(cat([a, b]), cat([k, k])) == mean of the two
     joint_pairs_released: bool = False  # True when the released code computed the joint loss instead
 
-    def __init__(self, hallucinator: Optional[nn.Module] = None,
+    def __init__(self, hallucinator: Optional[Hallucinator] = None,
                  pair_transform: Optional[nn.Module] = None, fuse_pairs: bool = False) -> None:
         super().__init__()
         if hallucinator is not None and pair_transform is not None:
@@ -85,7 +87,7 @@ class SiameseMethod(nn.Module):
         if self.hallucinator is None:
             return loss_fn(q, k), q, k, None
         q_hat = self.hallucinator(q, k)                                        # N x D
-        w = float(getattr(self.hallucinator, "last_weight", 1.0))
+        w = self.hallucinator.last_weight
         k2 = self.hallucinator(k, q) if both else k                            # N x D
         if self.fuse_pairs and w == 1.0 and not self.record_pair_losses:
             return loss_fn(torch.cat([q, q_hat]), torch.cat([k, k2])), q, k, q_hat  # 2N rows
@@ -100,7 +102,7 @@ class SiameseMethod(nn.Module):
 
     def output(self, loss: torch.Tensor, q: torch.Tensor, k: torch.Tensor,
                q_hat: Optional[torch.Tensor]) -> StepOutput:
-        lam = getattr(self.hallucinator, "last_lambda", None)
+        lam = None if self.hallucinator is None else self.hallucinator.last_lambda
         pair_losses, self._pair_losses = self._pair_losses, None   # the output holds the graph, not the module
         return StepOutput(loss=loss, q=q.detach(), k=k.detach(),
                           q_hat=None if q_hat is None else q_hat.detach(), lam=lam,
