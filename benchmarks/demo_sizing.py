@@ -18,22 +18,35 @@ import time
 from pathlib import Path
 
 CANDIDATES: dict[str, tuple[str, ...]] = {
-    # today's demo (60k image-views per run), then the same compute with MoCo momentum 0.99
-    "w8-e3-n20k-b256-m999": ("width=8", "epochs=3", "train_subset=20000", "batch_size=256", "moco_momentum=0.999"),
-    "w8-e3-n20k-b256-m99": ("width=8", "epochs=3", "train_subset=20000", "batch_size=256", "moco_momentum=0.99"),
-    # twice the compute: more images or more epochs, at batch 128 (four times the updates)
-    "w8-e3-n40k-b128-m99": ("width=8", "epochs=3", "train_subset=40000", "batch_size=128", "moco_momentum=0.99"),
-    "w8-e6-n20k-b128-m99": ("width=8", "epochs=6", "train_subset=20000", "batch_size=128", "moco_momentum=0.99"),
-    # a wider encoder at today's image count
-    "w16-e3-n20k-b256-m99": ("width=16", "epochs=3", "train_subset=20000", "batch_size=256", "moco_momentum=0.99"),
+    # today's demo (60k image-views per run), then the same with MoCo momentum 0.99
+    "w8-s28-e3-n20k-b256-m999": ("width=8", "image_size=28", "epochs=3", "train_subset=20000", "batch_size=256",
+                                 "moco_momentum=0.999"),
+    "w8-s28-e3-n20k-b256-m99": ("width=8", "image_size=28", "epochs=3", "train_subset=20000", "batch_size=256",
+                                "moco_momentum=0.99"),
+    # the same compute in twice the updates (batch 128)
+    "w8-s28-e3-n20k-b128-m99": ("width=8", "image_size=28", "epochs=3", "train_subset=20000", "batch_size=128",
+                                "moco_momentum=0.99"),
+    # views at 20 px: half the compute per image (the step is conv-bound), spent on more updates / images
+    "w8-s20-e3-n20k-b128-m99": ("width=8", "image_size=20", "epochs=3", "train_subset=20000", "batch_size=128",
+                                "moco_momentum=0.99"),
+    "w8-s20-e2-n60k-b128-m99": ("width=8", "image_size=20", "epochs=2", "train_subset=60000", "batch_size=128",
+                                "moco_momentum=0.99"),
+    # a narrower encoder: less than half the compute per image of width 8
+    "w4-s28-e3-n20k-b128-m99": ("width=4", "image_size=28", "epochs=3", "train_subset=20000", "batch_size=128",
+                                "moco_momentum=0.99"),
+    "w4-s28-e3-n40k-b128-m99": ("width=4", "image_size=28", "epochs=3", "train_subset=40000", "batch_size=128",
+                                "moco_momentum=0.99"),
 }
 
 
-def _width(overrides: tuple[str, ...]) -> str:
-    return next(o for o in overrides if o.startswith("width=")).split("=")[1]
+def _reference(overrides: tuple[str, ...]) -> str:
+    """The random-init reference depends only on the width (weights) and the image size (probe input)."""
+    pick = {o.split("=")[0]: o.split("=")[1] for o in overrides}
+    return f"random-init-w{pick['width']}-s{pick['image_size']}"
 
 
 def _run(cmd: list[str]) -> float:
+    """Runs one command; returns its wall time in minutes."""
     t0 = time.time()
     subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
     return (time.time() - t0) / 60
@@ -52,7 +65,7 @@ def main(argv: list[str] | None = None) -> int:
     py = sys.executable
     for cand in args.candidates.split(","):
         ov = (*CANDIDATES[cand], f"threads={args.threads}")
-        rand = args.out / f"random-init-w{_width(ov)}"  # one reference per width: the weights depend on nothing else
+        rand = args.out / _reference(ov)
         if not (rand / "eval.json").exists():
             _run([py, "-m", "hallucinator.evaluate", str(rand), "--baseline", "random-init", "--config", "demo/mocov2",
                   "--probes", "fast_linear", *ov, "seed=0"])
