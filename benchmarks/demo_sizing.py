@@ -6,7 +6,9 @@ Each candidate overrides the demo preset (width, epochs, image count, batch, MoC
 each it pretrains one seed per method, probes the backbone with ``fast_linear`` (all 60k labels,
 10k test images), and evaluates the same encoder with random weights. Writes ``sizing.jsonl``
 (one line per run: candidate, method, top-1, pretraining minutes, wall minutes incl. probe) and
-prints a Markdown table.
+prints it as a Markdown table (``--table`` prints the table of an existing ``sizing.jsonl`` only).
+
+Minutes are wall time on whatever machine runs it: run it on an otherwise idle machine.
 """
 from __future__ import annotations
 
@@ -59,9 +61,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--candidates", default=",".join(CANDIDATES))
     p.add_argument("--methods", default="mocov2,simclr")
     p.add_argument("--threads", type=int, default=2, help="torch threads per run (1 on a shared, loaded CPU)")
+    p.add_argument("--table", action="store_true", help="only print the table of OUT/sizing.jsonl")
     args = p.parse_args(argv)
-    args.out.mkdir(parents=True, exist_ok=True)
     log = args.out / "sizing.jsonl"
+    if args.table:
+        print(markdown(log))
+        return 0
+    args.out.mkdir(parents=True, exist_ok=True)
     py = sys.executable
     for cand in args.candidates.split(","):
         ov = (*CANDIDATES[cand], f"threads={args.threads}")
@@ -83,7 +89,19 @@ def main(argv: list[str] | None = None) -> int:
             with open(log, "a") as f:
                 f.write(json.dumps(rec) + "\n")
             print(json.dumps(rec), flush=True)
+    print(markdown(log))
     return 0
+
+
+def markdown(log: Path) -> str:
+    """One row per (candidate, method): top-1, the gain over random weights, minutes."""
+    rows = [json.loads(line) for line in log.read_text().splitlines() if line.strip()]
+    out = ["| candidate | method | fast-linear top-1 | random weights | Δ | pretrain min | pretrain + probe min |",
+           "|---|---|---|---|---|---|---|"]
+    for r in rows:
+        out.append(f"| {r['candidate']} | {r['method']} | {r['top1']:.2f} | {r['random_init_top1']:.2f} | "
+                   f"{r['top1'] - r['random_init_top1']:+.2f} | {r['pretrain_min']:.2f} | {r['total_min']:.2f} |")
+    return "\n".join(out)
 
 
 if __name__ == "__main__":

@@ -5,7 +5,7 @@ from benchmarks.run import commands
 from benchmarks.suites import build_suite
 from hallucinator.presets import load_config
 
-SUITES = ["table1", "table3", "table4", "table5", "table6", "fig4", "fig5"]
+SUITES = ["table1", "table3", "table4", "table5", "table6", "fig4", "fig5", "stabilise"]
 
 
 @pytest.mark.parametrize("suite", SUITES + ["table2"])
@@ -55,3 +55,18 @@ def test_table3_rows_switch_the_right_modules():
 def test_paper_profile_needs_data_root():
     with pytest.raises(SystemExit, match="DATA_ROOT"):
         build_suite("table1", "paper")
+
+
+def test_stabilise_demo_is_the_demo_recipe_per_variant_and_seed():
+    """Each variant is the demo MoCoV2 recipe (no size overrides) with one change; random weights per seed."""
+    specs = build_suite("stabilise", "demo")
+    assert {s.row for s in specs} == {"baseline", "paper", "warmup", "residual", "normalized", "random-init"}
+    assert len(specs) == 3 * 6
+    demo = load_config("demo/mocov2-hal")
+    for s in specs:
+        cfg = load_config(s.preset, list(s.overrides))
+        assert (cfg.width, cfg.batch_size, cfg.epochs, cfg.train_subset) == (demo.width, demo.batch_size, demo.epochs,
+                                                                             demo.train_subset)
+        assert cfg.hallucinator == (s.row not in ("baseline", "random-init"))
+        assert cfg.hallucinator_preset == (s.row if s.row in ("warmup", "residual", "normalized") else "paper")
+        assert bool(cfg.hallucinator_warmup_steps) == (s.row == "warmup")
