@@ -19,25 +19,23 @@ import sys
 import time
 from pathlib import Path
 
+def _candidate(width: int, size: int, epochs: int, images: int, batch: int, momentum: float) -> tuple[str, ...]:
+    return (f"width={width}", f"image_size={size}", f"epochs={epochs}", f"train_subset={images}",
+            f"batch_size={batch}", f"moco_momentum={momentum}")
+
+
 CANDIDATES: dict[str, tuple[str, ...]] = {
-    # today's demo (60k image-views per run), then the same with MoCo momentum 0.99
-    "w8-s28-e3-n20k-b256-m999": ("width=8", "image_size=28", "epochs=3", "train_subset=20000", "batch_size=256",
-                                 "moco_momentum=0.999"),
-    "w8-s28-e3-n20k-b256-m99": ("width=8", "image_size=28", "epochs=3", "train_subset=20000", "batch_size=256",
-                                "moco_momentum=0.99"),
+    # the old demo (60k image-views per run), then the same with MoCo momentum 0.99
+    "w8-s28-e3-n20k-b256-m999": _candidate(8, 28, 3, 20000, 256, 0.999),
+    "w8-s28-e3-n20k-b256-m99": _candidate(8, 28, 3, 20000, 256, 0.99),
     # the same compute in twice the updates (batch 128)
-    "w8-s28-e3-n20k-b128-m99": ("width=8", "image_size=28", "epochs=3", "train_subset=20000", "batch_size=128",
-                                "moco_momentum=0.99"),
-    # views at 20 px: half the compute per image (the step is conv-bound), spent on more updates / images
-    "w8-s20-e3-n20k-b128-m99": ("width=8", "image_size=20", "epochs=3", "train_subset=20000", "batch_size=128",
-                                "moco_momentum=0.99"),
-    "w8-s20-e2-n60k-b128-m99": ("width=8", "image_size=20", "epochs=2", "train_subset=60000", "batch_size=128",
-                                "moco_momentum=0.99"),
-    # a narrower encoder: less than half the compute per image of width 8
-    "w4-s28-e3-n20k-b128-m99": ("width=4", "image_size=28", "epochs=3", "train_subset=20000", "batch_size=128",
-                                "moco_momentum=0.99"),
-    "w4-s28-e3-n40k-b128-m99": ("width=4", "image_size=28", "epochs=3", "train_subset=40000", "batch_size=128",
-                                "moco_momentum=0.99"),
+    "w8-s28-e3-n20k-b128-m99": _candidate(8, 28, 3, 20000, 128, 0.99),
+    # views at 20 px: half the compute per image (the step is conv-bound)
+    "w8-s20-e3-n20k-b128-m99": _candidate(8, 20, 3, 20000, 128, 0.99),
+    "w8-s20-e2-n60k-b128-m99": _candidate(8, 20, 2, 60000, 128, 0.99),
+    # a narrower encoder: about half the time per run of width 8 (the demo profile since 2026-11-28)
+    "w4-s28-e3-n20k-b128-m99": _candidate(4, 28, 3, 20000, 128, 0.99),
+    "w4-s28-e3-n40k-b128-m99": _candidate(4, 28, 3, 40000, 128, 0.99),
 }
 
 
