@@ -105,7 +105,7 @@ def beta_sample(alpha: float, shape: tuple[int, ...], device: torch.device | str
 
     ``torch.distributions.Beta`` takes no generator; this is the draw its ``sample`` makes (a
     two-class Dirichlet, first component), with the generator passed through, so it equals
-    ``Beta(alpha, alpha).sample(shape)`` under the same seed (``tests/lib/test_crops.py``).
+    ``Beta(alpha, alpha).sample(shape)`` under the same seed (``tests/lib/test_batch_augment.py``).
     """
     concentration = torch.full((*shape, 2), float(alpha), device=device)
     return torch._sample_dirichlet(concentration, generator=generator)[..., 0]
