@@ -34,6 +34,20 @@ def test_logistic_regression_separable_and_chance():
     assert logistic_regression_top1(x[:300], noise_y[:300], x[300:], noise_y[300:]) < 70.0
 
 
+def test_logistic_regression_float32_matches_float64():
+    """The default float32 solve classifies as the float64 reference does (10 classes, 64-d, noisy)."""
+    g = torch.Generator().manual_seed(1)
+    centers = torch.randn(10, 64, generator=g)
+    y = torch.randint(0, 10, (3000,), generator=g)
+    x = centers[y] + 4.0 * torch.randn(3000, 64, generator=g)
+    x[:, :4] = 3.0 + 1e-4 * torch.randn(3000, 4, generator=g)  # near-constant columns, as image borders are
+    args = (x[:2000], y[:2000], x[2000:], y[2000:])
+    top32 = logistic_regression_top1(*args)
+    top64 = logistic_regression_top1(*args, dtype=torch.float64)
+    assert 40.0 < top64 < 99.0, f"the check needs a non-trivial problem, float64 gave {top64}"
+    assert abs(top32 - top64) <= 0.5, f"float32 {top32} vs float64 {top64} (1000 test items)"
+
+
 def test_balanced_subset():
     labels = torch.tensor([0] * 50 + [1] * 30 + [2] * 20 + [-1] * 10)
     idx = balanced_subset(labels, 30, seed=0)

