@@ -13,7 +13,7 @@ from pathlib import Path
 import pandas as pd
 
 from .aggregate import Collection, collect
-from .dynamics import dynamics_figures
+from .dynamics import dynamics_figures, dynamics_tables
 from .figures import build_figures
 from .pdf import frame_pages, table_pages, text_page, title_page, write_pdf
 from .suites import SUITES
@@ -106,7 +106,7 @@ def build_suite(runs: str | Path, out: str | Path, suite: str, profile: str | No
             f"No finished runs for suite {suite!r}{what} under {runs}/ "
             f"({len(excl)} run dir(s) found but excluded){':' if detail else '.'}{detail}\n"
             f"Train and evaluate runs first (run dirs need run.json status 'finished' and eval.json).")
-    tables = build_tables(coll, suite)
+    tables = build_tables(coll, suite) + dynamics_tables(coll.runs, suite)
     files += write_tables(tables, out_dir)
     if not coll.results.empty:
         coll.results.to_csv(out_dir / "results.csv", index=False)

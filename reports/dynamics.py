@@ -1,9 +1,11 @@
-"""Training dynamics figure and collapse check, from each run's ``steps.jsonl``.
+"""Training dynamics figure and summary table, from each run's ``steps.jsonl``.
 
 The step records (keys documented in ``hallucinator.training.step_diagnostics``) are plotted
 per step: S(q,k) and S(q_hat,k) (Eq 5), the mean pairwise cosine and effective rank of q in the
 batch, ||q_hat|| / ||q||, and the extra pair's share of the backbone gradient. One colour per
-variant (or ablation level), the mean over seeds drawn bold and each seed thin.
+variant (or ablation level), the mean over seeds drawn bold and each seed thin. The summary
+table gives, per variant, the extra pair's gradient share at the first record, its minimum and
+its last record, the largest ||q_hat||, and the last pairwise cosine of q per seed.
 """
 from __future__ import annotations
 
@@ -19,6 +21,7 @@ import pandas as pd  # noqa: E402
 from hallucinator.training.step_diagnostics import read_steps  # noqa: E402
 
 from .suites import DATASET_LABELS, METHOD_LABELS  # noqa: E402
+from .tables import DASH, Table  # noqa: E402
 
 PAGE = (11.69, 8.27)  # A4 landscape, inches
 PANELS = [("sim_qk", "S(q, k)  (Eq 5)", False), ("sim_qhat_k", "S(q̂, k)  (Eq 5)", False),
@@ -45,18 +48,22 @@ def steps_frame(runs: pd.DataFrame) -> pd.DataFrame:
     return df
 
 
-def dynamics_figures(runs: pd.DataFrame, suite: str) -> list[tuple[str, plt.Figure]]:
-    """One "training dynamics" page per (profile, dataset, method); [] without step records."""
-    if runs.empty:
-        return []
-    df = steps_frame(runs)
+def _groups(runs: pd.DataFrame):
+    """(profile, dataset, method, where, labels in display order, step records) per group."""
+    df = steps_frame(runs) if not runs.empty else pd.DataFrame()
     if df.empty:
-        return []
-    out = []
+        return
     for (profile, ds, method), part in df.groupby(["profile", "dataset", "method"]):
         where = f"{METHOD_LABELS.get(method, method)}, {DATASET_LABELS.get(ds, ds)}, profile {profile}"
-        fig, axes = plt.subplots(2, 3, figsize=PAGE, squeeze=False)
         labels = sorted(part.label.unique(), key=lambda s: (s not in ("baseline", "none"), s != "paper", s))
+        yield profile, ds, method, where, labels, part
+
+
+def dynamics_figures(runs: pd.DataFrame, suite: str) -> list[tuple[str, plt.Figure]]:
+    """One "training dynamics" page per (profile, dataset, method); [] without step records."""
+    out = []
+    for profile, ds, method, where, labels, part in _groups(runs):
+        fig, axes = plt.subplots(2, 3, figsize=PAGE, squeeze=False)
         colors = dict(zip(labels, plt.cm.tab10(np.arange(len(labels)) % 10)))
         for ax, (key, title, log) in zip(axes.flat, PANELS):
             for label in labels:
@@ -79,6 +86,45 @@ def dynamics_figures(runs: pd.DataFrame, suite: str) -> list[tuple[str, plt.Figu
                      f"mean); records every {_every(part)} steps from steps.jsonl", fontsize=10)
         fig.tight_layout(rect=(0, 0.05, 1, 0.96))
         out.append((f"Training dynamics ({where})", fig))
+    return out
+
+
+def dynamics_tables(runs: pd.DataFrame, suite: str) -> list[Table]:
+    """One step-records summary table per (profile, dataset, method) that has a Hallucinator run.
+
+    Per variant, means over seeds: the extra pair's gradient share at the first record, its
+    minimum over records and its last record; the largest ||q_hat|| over records; and the last
+    record's mean pairwise cosine of q, per seed (1 = collapsed).
+    """
+    out = []
+    for profile, ds, method, where, labels, part in _groups(runs):
+        if "grad_share_extra" not in part or pd.to_numeric(part.grad_share_extra, errors="coerce").notna().sum() == 0:
+            continue
+        rows = []
+        for label in labels:
+            grp = part[part.label == label].sort_values(["seed", "step"])
+            per_seed = [g for _, g in grp.groupby("seed")]
+            share = [pd.to_numeric(g.grad_share_extra, errors="coerce").dropna() for g in per_seed]
+            share = [s for s in share if len(s)]
+            q_hat = [pd.to_numeric(g.q_hat_norm, errors="coerce").max() for g in per_seed]
+            q_hat = [v for v in q_hat if not np.isnan(v)]
+            rows.append({
+                "variant": label,
+                "seeds": ",".join(str(int(g.seed.iloc[0])) for g in per_seed),
+                "extra pair's gradient share: first → min → last": DASH if not share else
+                " → ".join(f"{np.mean(v):.3f}" for v in ([s.iloc[0] for s in share], [s.min() for s in share],
+                                                         [s.iloc[-1] for s in share])),
+                "max ‖q̂‖": DASH if not q_hat else f"{np.mean(q_hat):,.0f}",
+                "last pairwise cosine of q (per seed)": "/".join(
+                    f"{v:.2f}" for v in (pd.to_numeric(g.q_pairwise_cos, errors="coerce").iloc[-1] for g in per_seed)),
+            })
+        caption = (f"Step records of suite {suite} ({where}): records every {_every(part)} steps from "
+                   "steps.jsonl; the last record is at step "
+                   f"{int(part.step.max())}. Share and max ‖q̂‖ are means over seeds. The extra pair's share is "
+                   "its fraction of the backbone gradient (½ when both pairs pull equally); a pairwise cosine "
+                   "near 1 means the batch's q have collapsed to one direction.")
+        out.append(Table(name=f"{suite}_{profile}_{ds}_{method}_dynamics", title=f"Step records ({where})",
+                         caption=caption, frame=pd.DataFrame(rows)))
     return out
 
 

@@ -61,9 +61,9 @@ RELEASED_SMALL_DATASETS = {"moco": ("cifar10", "cifar100"), "simclr": ("cifar10"
 # 1/16 of the standard 64 channels, 0.04 M backbone parameters), 3 epochs over 20k training images
 # at batch 128 (468 steps), MoCo momentum 0.99 (at 0.999 the key encoder would still hold ~63 % of
 # its initial weights after 468 steps). Chosen from accuracy-vs-minutes measurements
-# (``benchmarks/demo_sizing.py``, README "Demo sizing"): the Table 1 suite's 24 pretraining runs and
-# random-weight references took 58.5 min on a 2-core CPU (2026-11-28); with the raw-pixel probe,
-# 72 min. Probes use all 60k labelled training images and the 10k test images.
+# (``benchmarks/demo_sizing.py``, README "Demo sizing"): ``make reproduce-table1`` took 59 min 22 s
+# on a 2-core CPU (2026-11-28, commit cc98f20). Probes use all 60k labelled training images and the
+# 10k test images.
 DEMO = dict(dataset="fashion_mnist", backbone="resnet18_cifar", width=4, in_channels=1, augment="grey",
             image_size=28, epochs=3, train_subset=20000, batch_size=128, lr=0.5, weight_decay=5e-4,
             warmup_epochs=0.3, queue_size=4096, moco_momentum=0.99, num_workers=0, augment_on="device",

@@ -8,7 +8,7 @@ from reports_fixtures import make_run
 
 from reports.aggregate import collapse_of, collect
 from reports.build import build_suite
-from reports.dynamics import dynamics_figures
+from reports.dynamics import dynamics_figures, dynamics_tables
 
 
 def _steps(run, cos_last: float, hal: bool) -> None:
@@ -75,5 +75,31 @@ def test_stabilise_table_has_gains_vs_baseline_and_vs_paper(tmp_path):
     # residual - baseline: +1, +1.5, 0 -> mean +0.83; residual - paper: +3, +4, +2 -> +3.00 [+0.52, +5.48]
     assert "+0.83" in row and "+3.00 [+0.52, +5.48]" in row
     assert any(t.startswith("Training dynamics") for t in res.pages)
+    assert any(t.startswith("Step records") for t in res.pages)
+    assert (tmp_path / "out" / "stabilise" / "stabilise_demo_fashion_mnist_mocov2_dynamics.md").exists()
     caption = text.split("\n\n")[0] if text.startswith("**") else text
     assert all(f"paper-s{i}: mean pairwise cosine = 0.9700" in caption for i in range(3))
+
+
+def test_dynamics_table_known_answers(tmp_path):
+    """Share 27/28 at every record, max ||q_hat|| 50 (0.5, 5, 50), last cosine 0.97 (paper) or 0.4."""
+    coll = collect(_stabilise_root(tmp_path), suite="stabilise")
+    (table,) = dynamics_tables(coll.runs, "stabilise")
+    rows = {r["variant"]: r for r in table.frame.to_dict("records")}
+    assert list(rows) == ["baseline", "paper", "residual"]
+    assert rows["baseline"]["extra pair's gradient share: first → min → last"] == "—"
+    assert rows["baseline"]["max ‖q̂‖"] == "—"
+    assert rows["paper"]["extra pair's gradient share: first → min → last"] == "0.964 → 0.964 → 0.964"
+    assert rows["paper"]["max ‖q̂‖"] == "50"
+    assert rows["paper"]["last pairwise cosine of q (per seed)"] == "0.97/0.97/0.97"
+    assert rows["residual"]["last pairwise cosine of q (per seed)"] == "0.40/0.40/0.40"
+    assert rows["paper"]["seeds"] == "0,1,2"
+    assert "records every 10 steps" in table.caption and "step 20" in table.caption
+
+
+def test_dynamics_table_needs_a_hallucinator_run(tmp_path):
+    root = tmp_path / "runs"
+    for seed in range(2):
+        _steps(make_run(root, f"baseline-s{seed}", suite="stabilise", row="baseline", seed=seed, top1=70.0,
+                        dataset="fashion_mnist"), 0.4, hal=False)
+    assert dynamics_tables(collect(root, suite="stabilise").runs, "stabilise") == []
