@@ -190,7 +190,7 @@ def ablation_table(res: pd.DataFrame, suite: str, profile: str, probe: str) -> T
     paper = load_paper_numbers(spec.paper_table) if spec.paper_table else load_paper_numbers().iloc[:0]
     paper_order = list(paper.level)
     levels = sorted(set(stats.level) | set(paper_order),
-                    key=lambda l: (l != "baseline",
+                    key=lambda l: (l != "baseline", l != spec.second_control,
                                    paper_order.index(l) if l in paper_order else len(paper_order),
                                    level_sort_key(suite, l)))
     multi = stats.setting.nunique() > 1

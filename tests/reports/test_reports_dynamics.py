@@ -67,10 +67,16 @@ def test_dynamics_figure_has_one_line_per_level(tmp_path):
 
 
 def test_stabilise_table_has_gains_vs_baseline_and_vs_paper(tmp_path):
-    res = build_suite(_stabilise_root(tmp_path), tmp_path / "out", "stabilise")
+    root = _stabilise_root(tmp_path)
+    for seed, v in enumerate((70.5, 71.0, 72.5)):  # sorts before "paper": the controls must still lead
+        _steps(make_run(root, f"normalized-s{seed}", suite="stabilise", row="normalized", seed=seed, top1=v,
+                        dataset="fashion_mnist", hallucinator=True, hallucinator_preset="normalized"), 0.4, True)
+    res = build_suite(root, tmp_path / "out", "stabilise")
     md = (tmp_path / "out" / "stabilise").glob("stabilise_*_linear.md")
     text = next(md).read_text()
     assert "Δ vs paper [95% CI]" in text and "Δ vs baseline [95% CI]" in text
+    levels = [line.split("|")[1].strip() for line in text.splitlines() if line.startswith("| ")][1:]
+    assert levels[:4] == ["baseline", "paper", "normalized", "residual"], "the two controls lead, then the variants"
     row = [line for line in text.splitlines() if line.startswith("| residual")][0]
     # residual - baseline: +1, +1.5, 0 -> mean +0.83; residual - paper: +3, +4, +2 -> +3.00 [+0.52, +5.48]
     assert "+0.83" in row and "+3.00 [+0.52, +5.48]" in row
