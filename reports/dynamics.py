@@ -5,7 +5,8 @@ per step: S(q,k) and S(q_hat,k) (Eq 5), the mean pairwise cosine and effective r
 batch, ||q_hat|| / ||q||, and the extra pair's share of the backbone gradient. One colour per
 variant (or ablation level), the mean over seeds drawn bold and each seed thin. The summary
 table gives, per variant, the extra pair's gradient share at the first record, its minimum and
-its last record, the largest ||q_hat||, and the last pairwise cosine of q per seed.
+its last record, the largest ||q_hat||, and the last pairwise cosine and effective rank of q
+per seed.
 """
 from __future__ import annotations
 
@@ -94,7 +95,7 @@ def dynamics_tables(runs: pd.DataFrame, suite: str) -> list[Table]:
 
     Per variant, means over seeds: the extra pair's gradient share at the first record, its
     minimum over records and its last record; the largest ||q_hat|| over records; and the last
-    record's mean pairwise cosine of q, per seed (1 = collapsed).
+    record's mean pairwise cosine (1 = collapsed) and effective rank of q, per seed.
     """
     out = []
     for profile, ds, method, where, labels, part in _groups(runs):
@@ -115,8 +116,9 @@ def dynamics_tables(runs: pd.DataFrame, suite: str) -> list[Table]:
                 " → ".join(f"{np.mean(v):.3f}" for v in ([s.iloc[0] for s in share], [s.min() for s in share],
                                                          [s.iloc[-1] for s in share])),
                 "max ‖q̂‖": DASH if not q_hat else f"{np.mean(q_hat):,.0f}",
-                "last pairwise cosine of q (per seed)": "/".join(
-                    f"{v:.2f}" for v in (pd.to_numeric(g.q_pairwise_cos, errors="coerce").iloc[-1] for g in per_seed)),
+                **{f"last {name} of q (per seed)": "/".join(
+                    f"{v:.2f}" for v in (pd.to_numeric(g[key], errors="coerce").iloc[-1] for g in per_seed))
+                   for name, key in (("pairwise cosine", "q_pairwise_cos"), ("effective rank", "q_erank"))},
             })
         caption = (f"Step records of suite {suite} ({where}): records every {_every(part)} steps from "
                    "steps.jsonl; the last record is at step "

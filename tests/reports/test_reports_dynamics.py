@@ -15,11 +15,11 @@ def _steps(run, cos_last: float, hal: bool) -> None:
     recs = []
     for i, step in enumerate((0, 10, 20)):
         recs.append({"step": step, "epoch": 0, "lr": 0.5, "loss": 5.0, "q_norm": 2.0, "k_norm": 1.0,
-                     "q_hat_norm": 0.5 * 10 ** i if hal else None, "sim_qk": 0.5, "sim_qhat_k": 0.1 if hal else None,
+                     "q_hat_norm": (0.5, 50.0, 5.0)[i] if hal else None, "sim_qk": 0.5, "sim_qhat_k": 0.1 if hal else None,
                      "q_pairwise_cos": 0.3 if step < 20 else cos_last, "q_hat_pairwise_cos": 0.99 if hal else None,
-                     "q_erank": 20.0, "lambda": 0.05 if hal else None, "extra_weight": 1.0 if hal else None,
+                     "q_erank": (20.0, 12.0, 16.0)[i], "lambda": 0.05 if hal else None, "extra_weight": 1.0 if hal else None,
                      "grad_norm_pair": 1.0 if hal else None, "grad_norm_extra": 27.0 if hal else None,
-                     "grad_share_extra": 27 / 28 if hal else None})
+                     "grad_share_extra": (27 / 28, 0.1, 0.4)[i] if hal else None})
     (run / "steps.jsonl").write_text("".join(json.dumps(r) + "\n" for r in recs))
 
 
@@ -88,17 +88,19 @@ def test_stabilise_table_has_gains_vs_baseline_and_vs_paper(tmp_path):
 
 
 def test_dynamics_table_known_answers(tmp_path):
-    """Share 27/28 at every record, max ||q_hat|| 50 (0.5, 5, 50), last cosine 0.97 (paper) or 0.4."""
+    """Share 27/28, 0.1, 0.4 (first, min, last differ); ||q_hat|| 0.5, 50, 5 (max is not the last);
+    effective rank 20, 12, 16; last cosine 0.97 (paper) or 0.4."""
     coll = collect(_stabilise_root(tmp_path), suite="stabilise")
     (table,) = dynamics_tables(coll.runs, "stabilise")
     rows = {r["variant"]: r for r in table.frame.to_dict("records")}
     assert list(rows) == ["baseline", "paper", "residual"]
     assert rows["baseline"]["extra pair's gradient share: first → min → last"] == "—"
     assert rows["baseline"]["max ‖q̂‖"] == "—"
-    assert rows["paper"]["extra pair's gradient share: first → min → last"] == "0.964 → 0.964 → 0.964"
+    assert rows["paper"]["extra pair's gradient share: first → min → last"] == "0.964 → 0.100 → 0.400"
     assert rows["paper"]["max ‖q̂‖"] == "50"
     assert rows["paper"]["last pairwise cosine of q (per seed)"] == "0.97/0.97/0.97"
     assert rows["residual"]["last pairwise cosine of q (per seed)"] == "0.40/0.40/0.40"
+    assert rows["baseline"]["last effective rank of q (per seed)"] == "16.00/16.00/16.00"
     assert rows["paper"]["seeds"] == "0,1,2"
     assert "records every 10 steps" in table.caption and "step 20" in table.caption
 
