@@ -20,7 +20,7 @@ from pathlib import Path
 
 from hallucinator import rundir
 
-from .suites import PROFILES, RunSpec, build_suite
+from .suites import PROFILES, SUITE_NAMES, RunSpec, build_suite
 
 
 def _finished(run_dir: Path, spec: RunSpec) -> bool:
@@ -55,7 +55,7 @@ def commands(spec: RunSpec, suite: str, profile: str, runs: Path, gpus: int) -> 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m benchmarks.run", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--suite", required=True, help="table1..table6, fig4, fig5")
+    p.add_argument("--suite", required=True, choices=SUITE_NAMES, help="the suite to run: %(choices)s")
     p.add_argument("--profile", default="demo", choices=PROFILES)
     p.add_argument("--runs", type=Path, default=Path("runs"), help="root of the run directories")
     p.add_argument("--seeds", help="comma-separated seeds (default: the profile's)")

@@ -18,6 +18,8 @@ from hallucinator.methods.factory import METHODS
 from hallucinator.presets import LARGE_DATASETS, SMALL_DATASETS
 
 PROFILES = ("smoke", "demo", "paper")
+SUITE_NAMES = ("table1", "table2", "table3", "table4", "table5", "table6", "table7", "fig4", "fig5", "stabilise",
+               "schedule")
 SEEDS = {"smoke": (0,), "demo": (0, 1, 2), "paper": (0,)}
 CPU_PROBES = ["fast_linear", "fast_linear_1k", "knn"]
 PAPER_PROBES = ["linear", "knn"]
@@ -131,6 +133,48 @@ def _stabilise(profile: str, seeds, data_root) -> list[RunSpec]:
     return specs
 
 
+# Schedule suite (does the gain grow with training length?): MoCoV2 on the profile's recipe at 1x,
+# 3x and 10x its steps, baseline and the paper's Hallucinator seed-paired, the ``warmup`` variant
+# at the longest length, and random weights per seed. Longer runs take more epochs over the SAME
+# training subset, so the number of steps is the only thing that changes (over all 60k images the
+# data would change with the length, and the 1x run would no longer be the demo's own run).
+SCHEDULE_MULTIPLES = (1, 3, 10)
+SCHEDULE_SEEDS = {"demo": (0, 1, 2, 3, 4), "smoke": (0, 1), "paper": (0,)}
+SCHEDULE_WARMUP_SEEDS = {"demo": (0, 1, 2), "smoke": (0,), "paper": (0,)}
+SCHEDULE_PROFILE = {"demo": ("knn_every=0", "diag_every=20"), "smoke": ("knn_every=0", "diag_every=2"), "paper": ()}
+
+
+def schedule_length(run_name: str) -> int:
+    """The multiple of the profile's steps a schedule run trains for (``x10-paper-s0`` -> 10)."""
+    head = run_name.split("-", 1)[0]
+    if not (head.startswith("x") and head[1:].isdigit()):
+        raise ValueError(f"{run_name!r} is not a schedule run name (x<multiple>-<arm>-s<seed>)")
+    return int(head[1:])
+
+
+def _schedule(profile: str, explicit_seeds, data_root) -> list[RunSpec]:
+    from hallucinator.presets import PRESETS
+    ds = "cifar10" if profile == "paper" else "fashion_mnist"
+    seeds = explicit_seeds or SCHEDULE_SEEDS[profile]
+    base_epochs = PRESETS[_preset(profile, "mocov2", False, ds)].epochs
+    probes = _probes(profile)
+    common = lambda seed: (f"seed={seed}", *SCHEDULE_PROFILE[profile], *_data_root(profile, ds, data_root))
+    specs = [RunSpec(f"random-init-s{seed}", _preset(profile, "mocov2", False, ds), "random-init",
+                     common(seed), probes, baseline="random-init") for seed in seeds if profile != "paper"]
+    longest = SCHEDULE_MULTIPLES[-1]
+    warm = set(SCHEDULE_WARMUP_SEEDS[profile]) & set(seeds) or {seeds[0]}
+    for seed in seeds:  # seed-major: an interrupted suite holds whole seeds at every length
+        for mult in SCHEDULE_MULTIPLES:
+            for arm in ("baseline", "paper"):
+                specs.append(RunSpec(f"x{mult}-{arm}-s{seed}", _preset(profile, "mocov2", arm == "paper", ds), arm,
+                                     (*common(seed), f"epochs={base_epochs * mult}"), probes))
+        if seed in warm:
+            specs.append(RunSpec(f"x{longest}-warmup-s{seed}", _preset(profile, "mocov2", True, ds), "warmup",
+                                 (*common(seed), f"epochs={base_epochs * longest}",
+                                  *_stabilise_overrides("warmup", profile)), probes))
+    return specs
+
+
 def _ablation(suite: str, profile: str, seeds, data_root) -> list[RunSpec]:
     ds = "in200" if profile == "paper" else "fashion_mnist"
     return [RunSpec(f"{name}-s{seed}", _preset(profile, "mocov2", hal, ds), row,
@@ -156,7 +200,8 @@ def build_suite(suite: str, profile: str, seeds=None, methods=None, data_root: O
     """The runs of ``suite`` under ``profile`` (optionally restricted to some seeds / methods)."""
     if profile not in PROFILES:
         raise SystemExit(f"unknown profile {profile!r}; choose one of {PROFILES}")
-    seeds = tuple(seeds) if seeds else SEEDS[profile]
+    explicit = tuple(seeds) if seeds else None
+    seeds = explicit or SEEDS[profile]
     methods = tuple(methods) if methods else METHODS
     bad = sorted(set(methods) - set(METHODS))
     if bad:
@@ -173,9 +218,11 @@ def build_suite(suite: str, profile: str, seeds=None, methods=None, data_root: O
         return _ablation(suite, profile, seeds[:1] if profile == "demo" else seeds, data_root)
     if suite == "stabilise":
         return _stabilise(profile, seeds, data_root)
+    if suite == "schedule":
+        return _schedule(profile, explicit, data_root)
     if suite in ("fig4", "fig5"):
         return _figure(suite, profile, seeds[:1], data_root)
     if suite == "table7":
         raise SystemExit("table7 runs are detection fine-tunes: see `python transfer/train_net.py --help` "
                          "(results land in runs/table7/<profile>/ and `make report` tabulates them)")
-    raise SystemExit(f"unknown suite {suite!r}; choose from table1..table7, fig4, fig5, stabilise")
+    raise SystemExit(f"unknown suite {suite!r}; choose from {', '.join(SUITE_NAMES)}")
