@@ -189,6 +189,15 @@ def _probe_rows(evaluation: dict) -> tuple[list[dict], list[str]]:
     return rows, warnings
 
 
+def optimizer_steps(config: dict) -> int | None:
+    """Optimizer steps of a run: epochs x (training images // global batch), when the config fixes
+    the image count (``train_subset``); None otherwise (the count lives in the dataset)."""
+    n, batch, epochs = config.get("train_subset"), config.get("batch_size"), config.get("epochs")
+    if not all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in (n, batch, epochs)):
+        return None
+    return epochs * (n // batch)
+
+
 def load_run(run_dir: Path) -> tuple[dict, list[dict], list[str]]:
     """Load one pre-training run: (run record, probe rows, warnings); raise ``RunProblem``."""
     config = read_json(run_dir / rundir.CONFIG)
@@ -225,6 +234,7 @@ def load_run(run_dir: Path) -> tuple[dict, list[dict], list[str]]:
         "width": None if kind == "raw-pixels" else config.get("width"),
         "epochs": 0 if baseline else config.get("epochs"),
         "batch_size": None if baseline else config.get("batch_size"), "seed": int(config["seed"]),
+        "steps": 0 if baseline else optimizer_steps(config),
         "level": level_of(suite, config["row"]), "config_id": config_id({**config, "kind": kind}),
         "has_metrics": metrics.exists(), "has_features": (run_dir / rundir.FEATURES_2D).exists(),
         "collapse": "" if baseline else collapse_of(run_dir, evaluation),

@@ -16,6 +16,7 @@ from .aggregate import Collection, collect
 from .dynamics import dynamics_figures, dynamics_tables
 from .figures import build_figures
 from .pdf import frame_pages, table_pages, text_page, title_page, write_pdf
+from .schedule import schedule_figures, schedule_tables
 from .suites import SUITES
 from .tables import build_tables, write_tables
 
@@ -76,6 +77,15 @@ def _provenance_summary(prov: pd.DataFrame) -> list[str]:
             f"last end         : {prov['end_time'].dropna().max() if 'end_time' in prov else 'n/a'}"]
 
 
+def figure_provenance(prov: pd.DataFrame) -> str:
+    """One line naming the machine(s), dates and commit(s) the runs of a figure came from."""
+    def uniq(col):
+        return ", ".join(sorted({str(v) for v in prov[col].dropna()})) if col in prov else "?"
+    days = sorted({str(v)[:10] for v in prov["start_time"].dropna()}) if "start_time" in prov else []
+    when = days[0] if len(days) == 1 else (f"{days[0]} to {days[-1]}" if days else "?")
+    return f"{uniq('device_name')}; {when}; commit {uniq('git_commit')}"
+
+
 def _relative(frame: pd.DataFrame, runs: Path) -> pd.DataFrame:
     frame = frame.copy()
     frame["run_dir"] = [str(Path(p).relative_to(runs)) if str(p).startswith(str(runs)) else p
@@ -107,6 +117,8 @@ def build_suite(runs: str | Path, out: str | Path, suite: str, profile: str | No
             f"({len(excl)} run dir(s) found but excluded){':' if detail else '.'}{detail}\n"
             f"Train and evaluate runs first (run dirs need run.json status 'finished' and eval.json).")
     tables = build_tables(coll, suite) + dynamics_tables(coll.runs, suite)
+    if SUITES[suite].shape == "schedule":
+        tables = schedule_tables(coll.results) + tables
     files += write_tables(tables, out_dir)
     if not coll.results.empty:
         coll.results.to_csv(out_dir / "results.csv", index=False)
@@ -119,6 +131,8 @@ def build_suite(runs: str | Path, out: str | Path, suite: str, profile: str | No
     files.append(out_dir / "provenance.csv")
 
     figures = build_figures(coll.runs, suite) + dynamics_figures(coll.runs, suite)
+    if SUITES[suite].shape == "schedule":
+        figures = schedule_figures(coll.results, figure_provenance(prov)) + figures
     for i, (_, fig) in enumerate(figures, 1):
         png = out_dir / f"figure_{i:02d}.png"
         fig.savefig(png, dpi=110)

@@ -106,6 +106,45 @@ def paired_gains(df: pd.DataFrame, by: list[str], treat, control, pair: str = "s
     return pd.DataFrame(rows, columns=cols)
 
 
+@dataclass
+class Trend:
+    """Least-squares slope of ``y`` on ``log10(x)`` with a two-sided t interval (n - 2 df).
+
+    ``slope`` is the change of ``y`` per tenfold ``x``; ``lo``/``hi`` are NaN with fewer than three
+    points or a single distinct ``x`` (``note`` says why); ``p`` tests slope = 0.
+    """
+
+    n: int
+    slope: float
+    lo: float
+    hi: float
+    p: float
+    confidence: float = 0.95
+    note: str = ""
+
+    def format(self, digits: int = 2) -> str:
+        if math.isnan(self.lo):
+            return f"n/a ({self.note})" if math.isnan(self.slope) else f"{self.slope:+.{digits}f} ({self.note})"
+        return f"{self.slope:+.{digits}f} [{self.lo:+.{digits}f}, {self.hi:+.{digits}f}] per 10x (p={self.p:.2g})"
+
+
+def log_trend(x, y, confidence: float = 0.95) -> Trend:
+    """OLS of y on log10(x): slope ± t_{1-α/2, n-2} · SE(slope), every (x, y) one observation."""
+    x = np.log10(np.asarray(x, dtype=float))
+    y = np.asarray(y, dtype=float)
+    if x.shape != y.shape or x.ndim != 1:
+        raise ValueError(f"log_trend needs two 1-D arrays of equal length, got {x.shape}, {y.shape}")
+    n = x.size
+    if n < 3 or np.unique(x).size < 2:
+        why = "fewer than 3 points" if n < 3 else "one length only"
+        slope = math.nan if np.unique(x).size < 2 else float(np.polyfit(x, y, 1)[0])
+        return Trend(n, slope, math.nan, math.nan, math.nan, confidence, why)
+    fit = sps.linregress(x, y)
+    half = float(sps.t.ppf(0.5 + confidence / 2, n - 2)) * float(fit.stderr)
+    return Trend(n, float(fit.slope), float(fit.slope) - half, float(fit.slope) + half, float(fit.pvalue),
+                 confidence)
+
+
 def uniform_circle_g2(t: float = 2.0) -> float:
     """G_t of the uniform distribution on the unit circle: e^{-2t}·I0(2t) (0.2070 for t=2)."""
     from scipy.special import i0

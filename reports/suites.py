@@ -39,7 +39,7 @@ class Suite:
 
     Attributes:
         name: suite id as written in run configs (``config["suite"]``).
-        shape: ``"gain"``, ``"ablation"``, ``"transfer"`` or ``"figure"``.
+        shape: ``"gain"``, ``"ablation"``, ``"transfer"``, ``"figure"`` or ``"schedule"``.
         paper_table: the paper table its numbers are compared with (or ``None``).
         key: the column heading of an ablation's levels (the runs record their level as ``row``).
         title: one-line description for captions and title pages.
@@ -64,6 +64,8 @@ SUITES = {s.name: s for s in (
     Suite("table7", "transfer", "table7", title="Detection / segmentation transfer"),
     Suite("stabilise", "ablation", None, "hallucinator_preset",
           "Stabilised Hallucinator variants vs the baseline and the paper's Hallucinator", "paper"),
+    Suite("schedule", "schedule", None, "steps",
+          "Gain against training length: MoCoV2 with and without the Hallucinator, seed-paired"),
     Suite("fig4", "figure", None, title="Positive-pair similarity over training (Fig. 4)"),
     Suite("fig5", "figure", None, title="Uniformity of 2-D features (Fig. 5)"),
 )}
