@@ -9,13 +9,13 @@ RUNS   ?= runs
 # local disk on the reference machines.
 TORCH_PINS := torch==2.14.1 torchvision==0.29.1
 
-.PHONY: gpu-check setup test test-fast fashion-mnist reproduce-table1 reproduce-table2 reproduce-ablations figures report clean-venv help
+.PHONY: gpu-check setup test test-fast fashion-mnist reproduce-table1 reproduce-table2 reproduce-schedule reproduce-ablations figures report clean-venv help
 
 help:
 	@echo "make setup                 create .venv (torch pins, this package, detectron2, test deps)"
 	@echo "make test                  run the test suite (CPU)"
 	@echo "make reproduce-table1      Table 1 from real runs (PROFILE=demo|smoke|paper, RUNS=runs)"
-	@echo "make reproduce-table2 | reproduce-ablations | figures | report"
+	@echo "make reproduce-table2 | reproduce-ablations | figures | reproduce-schedule | report"
 	@echo "make gpu-check             the GPU checks (speed, CUDA tests, torchrun, presets; <= 9 min)"
 
 setup: $(STAMP)
@@ -54,6 +54,11 @@ reproduce-table2: setup
 	$(PY) -m benchmarks.run --suite table2 --profile $(PROFILE) --runs $(RUNS)
 	$(PY) -m reports.build --suite table2 --profile $(PROFILE) --runs $(RUNS) --out reports/out/$(PROFILE)
 
+# issue 23: the gain against training length (demo: 38 runs, hours of CPU; resumable)
+reproduce-schedule: setup
+	$(PY) -m benchmarks.run --suite schedule --profile $(PROFILE) --runs $(RUNS)
+	$(PY) -m reports.build --suite schedule --profile $(PROFILE) --runs $(RUNS) --out reports/out/$(PROFILE)
+
 reproduce-ablations: setup
 	for s in table3 table4 table5 table6; do \
 	  $(PY) -m benchmarks.run --suite $$s --profile $(PROFILE) --runs $(RUNS) && \
@@ -65,7 +70,7 @@ figures: setup
 	  $(PY) -m reports.build --suite $$s --profile $(PROFILE) --runs $(RUNS) --out reports/out/$(PROFILE) || exit 1; done
 
 report: setup
-	@for s in table1 table2 table3 table4 table5 table6 fig4 fig5 table7; do \
+	@for s in table1 table2 table3 table4 table5 table6 fig4 fig5 table7 stabilise schedule; do \
 	  $(PY) -m reports.build --suite $$s --profile $(PROFILE) --runs $(RUNS) --out reports/out/$(PROFILE) || echo "($$s: no finished runs for PROFILE=$(PROFILE); skipped)"; done
 
 # issue 16: every GPU check in <= 9 minutes on one GPU (JSON + Markdown in $(RUNS)/gpu-check)

@@ -4,7 +4,7 @@
 Usage:
     python transfer/install_detectron2.py [--python PATH] [--cache-dir DIR] [--force]
 
-Route (DESIGN.md section 4):
+Route (transfer/README.md, "Installing detectron2"):
   1. If ``import detectron2`` already works in the target interpreter (a user's own build),
      it is used unchanged; only missing runtime dependencies are installed.
   2. Otherwise PyPI's ``sal-detectron2==0.7.2`` wheel (upstream detectron2 at commit a59f056

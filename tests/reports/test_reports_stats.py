@@ -46,5 +46,5 @@ def test_mean_std():
 
 
 def test_uniform_circle_reference():
-    """The figure's reference line: G2 of the uniform circle, e^-4 I0(4) (DESIGN.md's known answer)."""
+    """The figure's reference line: G2 of the uniform circle, e^-4 I0(4)."""
     assert uniform_circle_g2() == pytest.approx(0.2070, abs=5e-5)
