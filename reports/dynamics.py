@@ -21,10 +21,10 @@ import pandas as pd  # noqa: E402
 
 from hallucinator.training.step_diagnostics import read_steps  # noqa: E402
 
+from .pdf import PAGE  # noqa: E402
 from .suites import DATASET_LABELS, METHOD_LABELS  # noqa: E402
 from .tables import DASH, Table  # noqa: E402
 
-PAGE = (11.69, 8.27)  # A4 landscape, inches
 PANELS = [("sim_qk", "S(q, k)  (Eq 5)", False), ("sim_qhat_k", "S(q̂, k)  (Eq 5)", False),
           ("q_pairwise_cos", "mean pairwise cosine of q (1 = collapsed)", False),
           ("q_erank", "effective rank of q", False),

@@ -21,9 +21,9 @@ from hallucinator import rundir  # noqa: E402
 
 from .aggregate import read_metrics  # noqa: E402
 from .stats import uniform_circle_g2  # noqa: E402
+from .pdf import PAGE  # noqa: E402
 from .suites import DATASET_LABELS, METHOD_LABELS  # noqa: E402
 
-PAGE = (11.69, 8.27)  # A4 landscape, inches
 VARIANT_COLORS = {"baseline": "tab:blue", "hallucinator": "tab:red",
                   "symmetric extrapolation": "tab:green"}
 

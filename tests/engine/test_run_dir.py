@@ -4,6 +4,7 @@ import subprocess
 import sys
 
 import pytest
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from hallucinator import rundir
 from hallucinator.config import from_dict, to_dict
@@ -57,8 +58,6 @@ def test_training_writes_the_run_directory_and_refuses_to_extend_it(tmp_path, ca
     assert info["status"] == "finished" and info["kind"] == rundir.KIND_PRETRAIN and set(info) <= set(rundir.RUN_KEYS) | set(rundir.ROW_KEYS)
     [line] = (run / rundir.METRICS).read_text().splitlines()
     assert list(json.loads(line)) == list(rundir.METRIC_KEYS)
-    pytest.importorskip("tensorboard")
-    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
     events = EventAccumulator(str(run / rundir.TENSORBOARD))
     events.Reload()
     assert {"train/loss", "train/lr", "similarity/S(q,k)", "similarity/S(q_hat,k)", "uniformity/G2"} <= set(events.Tags()["scalars"])

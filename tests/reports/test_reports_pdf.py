@@ -3,13 +3,13 @@ import csv
 import re
 
 import pandas as pd
+import pypdf
 import pytest
 
 from reports.build import build_suite
 from reports.pdf import table_pages, write_pdf
 from reports.tables import Table
 
-pypdf = pytest.importorskip("pypdf")
 
 
 def _squash(text: str) -> str:

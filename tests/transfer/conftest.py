@@ -1,5 +1,4 @@
 """Fixtures of the detection-transfer tests: transfer/ on sys.path, detectron2, smoke data."""
-import subprocess
 import sys
 from pathlib import Path
 
@@ -27,13 +26,12 @@ def detectron2():
 
 @pytest.fixture(scope="session")
 def smoke_root():
-    """The smoke datasets, built once (pip download of deepforest and labelme) and cached."""
+    """The smoke datasets that ``make setup`` built (``python transfer/smoke_data.py``)."""
     import smoke_data
-    try:
-        return smoke_data.build()
-    except subprocess.CalledProcessError as err:
-        pytest.skip(f"could not fetch the smoke data from PyPI ({err}); "
-                    "run `python transfer/smoke_data.py` with network access")
+    root = smoke_data.default_root()
+    if not (root / f".complete-v{smoke_data.VERSION}").exists():
+        pytest.skip(f"the detection smoke data is not in {root}: run `make setup` (or `make test-data`) once")
+    return root
 
 
 @pytest.fixture(scope="session")

@@ -8,6 +8,7 @@ import torch
 import torchvision
 
 import convert
+from hallucinator.methods import factory
 from transfer_helpers import TRANSFER, run_script
 
 
@@ -120,7 +121,6 @@ def test_bad_checkpoints_are_refused_with_clear_errors(torchvision_r50, tmp_path
 @pytest.mark.parametrize("method", ["mocov2", "simsiam"])
 def test_checkpoint_of_the_library_converts(method, tmp_path, capsys):
     """A checkpoint as the library's trainer writes it (format, config, model, optimizer...)."""
-    factory = pytest.importorskip("hallucinator.methods.factory")
     cfg = factory.ModelConfig(method=method, backbone="resnet50", hallucinator=True, queue_size=256)
     model = factory.build_method(cfg)
     ckpt = tmp_path / "checkpoint.pth"

@@ -174,3 +174,17 @@ def test_train_net_names_missing_datasets_and_refuses_bad_arguments(detectron2, 
     assert "$DETECTRON2_DATASETS" in proc.stderr
     proc = run_script([TRANSFER / "train_net.py", "--config", "nope.yaml"], timeout=300)
     assert proc.returncode == 2 and "voc_r50c4.yaml" in proc.stderr
+
+
+def test_train_net_prints_no_third_party_deprecation_noise(detectron2):
+    """detectron2's import-time torch.jit.script warning is silenced (run_script would hide it)."""
+    import os
+    import subprocess
+    import sys
+
+    from transfer_helpers import REPO_ROOT, TRANSFER
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONWARNINGS"}
+    proc = subprocess.run([sys.executable, str(TRANSFER / "train_net.py"), "--help"], cwd=REPO_ROOT, env=env,
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0 and "usage:" in proc.stdout
+    assert "Warning" not in proc.stderr, proc.stderr
