@@ -25,21 +25,28 @@ from .pdf import PAGE  # noqa: E402
 from .suites import DATASET_LABELS, METHOD_LABELS  # noqa: E402
 from .tables import DASH, Table  # noqa: E402
 
-PANELS = [("sim_qk", "S(q, k)  (Eq 5)", False), ("sim_qhat_k", "S(q̂, k)  (Eq 5)", False),
+# mathtext for the hat: the PDF font drops a combining circumflex, and S(q̂, k) read as "S(q, k)"
+PANELS = [("sim_qk", r"$S(q, k)$  (Eq 5)", False), ("sim_qhat_k", r"$S(\hat{q}, k)$  (Eq 5)", False),
           ("q_pairwise_cos", "mean pairwise cosine of q (1 = collapsed)", False),
           ("q_erank", "effective rank of q", False),
-          ("norm_ratio", "||q̂|| / ||q||", True),
+          ("norm_ratio", r"$\|\hat{q}\| \,/\, \|q\|$", True),
           ("grad_share_extra", "extra pair's share of backbone gradient", False)]
 
 
 def steps_frame(runs: pd.DataFrame) -> pd.DataFrame:
     """All runs' step records, tagged with method, label (level or variant), dataset, seed."""
     frames = []
+    # runs of several lengths (the schedule suite) are told apart by their steps, not averaged
+    lengths = pd.to_numeric(runs["steps"], errors="coerce") if "steps" in runs else pd.Series(dtype=float)
+    several = lengths[runs.get("kind", pd.Series("pretrain", index=runs.index)) == "pretrain"].nunique() > 1
     for row in runs.itertuples():
         recs = read_steps(Path(row.run_dir))
         if not recs:
             continue
         label = getattr(row, "level", "") or row.variant
+        steps = getattr(row, "steps", None)
+        if several and steps == steps and steps:  # (steps == steps is False for NaN)
+            label = f"{row.row or label}, {int(steps)} steps"
         frames.append(pd.DataFrame(recs).assign(method=row.method, label=label, dataset=row.dataset,
                                                 profile=row.profile, seed=row.seed, run_name=row.run_name))
     if not frames:
@@ -84,7 +91,7 @@ def dynamics_figures(runs: pd.DataFrame, suite: str) -> list[tuple[str, plt.Figu
         fig.legend(handles, names, loc="lower center", ncol=max(1, len(names)), fontsize=9)
         seeds = ",".join(str(s) for s in sorted(part.seed.unique()))
         fig.suptitle(f"Training dynamics — {where}, suite {suite}; seeds {seeds} (thin: each seed, bold: "
-                     f"mean); records every {_every(part)} steps from steps.jsonl", fontsize=10)
+                     f"mean); records every {_every(part)} steps from steps.jsonl" + _sparse_note(part), fontsize=10)
         fig.tight_layout(rect=(0, 0.05, 1, 0.96))
         out.append((f"Training dynamics ({where})", fig))
     return out
@@ -128,6 +135,18 @@ def dynamics_tables(runs: pd.DataFrame, suite: str) -> list[Table]:
         out.append(Table(name=f"{suite}_{profile}_{ds}_{method}_dynamics", title=f"Step records ({where})",
                          caption=caption, frame=pd.DataFrame(rows)))
     return out
+
+
+MIN_RECORDS = 3  # fewer records per run than this draw no curve, and the page says why
+
+
+def _sparse_note(part: pd.DataFrame) -> str:
+    """Why a dynamics page shows dots instead of curves ('' when every run has enough records)."""
+    per_run = part.groupby("run_name").step.nunique()
+    if per_run.min() >= MIN_RECORDS:
+        return ""
+    return (f"\nONLY {per_run.min()} record(s) in some runs: a record every diag_every steps over runs of "
+            f"{int(part.step.max()) + 1}+ steps; set diag_every to about a tenth of the run's steps for curves")
 
 
 def _every(part: pd.DataFrame) -> str:

@@ -67,7 +67,7 @@ def similarity_figures(runs: pd.DataFrame) -> list[tuple[str, plt.Figure]]:
         fig, ax = plt.subplots(figsize=PAGE)
         for (method, variant), grp in part.groupby(["method", "variant"]):
             color = VARIANT_COLORS.get(variant, "tab:gray")
-            for col, style, what in (("sim_qk", "-", "S(q, k)"), ("sim_qhat_k", "--", "S(q̂, k)")):
+            for col, style, what in (("sim_qk", "-", r"$S(q, k)$"), ("sim_qhat_k", "--", r"$S(\hat{q}, k)$")):
                 if col not in grp or grp[col].notna().sum() == 0:
                     continue
                 agg = grp.groupby("epoch")[col].agg(["mean", "std", "count"])
@@ -79,7 +79,7 @@ def similarity_figures(runs: pd.DataFrame) -> list[tuple[str, plt.Figure]]:
                                     agg["mean"] + agg["std"].fillna(0), color=color, alpha=0.15)
         ax.set(xlabel="epoch", ylabel="positive-pair cosine similarity",
                title=f"Positive-pair similarity over training — {where} "
-                     "(solid: S(q,k), dashed: S(q̂,k); band: ±1 std over seeds)"
+                     r"(solid: $S(q, k)$, dashed: $S(\hat{q}, k)$; band: ±1 std over seeds)"
                      + _collapsed_note(runs, profile, ds))
         ax.grid(alpha=0.3)
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
@@ -201,8 +201,8 @@ def uniformity_figures(runs: pd.DataFrame, max_panels: int = 4) -> list[tuple[st
     return out
 
 
-CURVES = (("loss", "training loss"), ("lr", "learning rate"), ("sim_qk", "S(q, k)"),
-          ("sim_qhat_k", "S(q̂, k)"), ("g2", "G2 (Eq 6)"), ("knn_top1", "kNN top-1 (%)"))
+CURVES = (("loss", "training loss"), ("lr", "learning rate"), ("sim_qk", r"$S(q, k)$"),
+          ("sim_qhat_k", r"$S(\hat{q}, k)$"), ("g2", "G2 (Eq 6)"), ("knn_top1", "kNN top-1 (%)"))
 
 
 def curve_figures(runs: pd.DataFrame) -> list[tuple[str, plt.Figure]]:

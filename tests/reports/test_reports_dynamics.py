@@ -111,3 +111,28 @@ def test_dynamics_table_needs_a_hallucinator_run(tmp_path):
         _steps(make_run(root, f"baseline-s{seed}", suite="stabilise", row="baseline", seed=seed, top1=70.0,
                         dataset="fashion_mnist"), 0.4, hal=False)
     assert dynamics_tables(collect(root, suite="stabilise").runs, "stabilise") == []
+
+
+def test_sparse_step_records_say_why_and_hats_are_drawn(tmp_path):
+    root = _stabilise_root(tmp_path)
+    dense = dynamics_figures(collect(root, suite="stabilise").runs, "stabilise")[0][1]
+    assert "ONLY" not in dense._suptitle.get_text()
+    titles = [ax.get_title() for ax in dense.axes]
+    assert r"$S(\hat{q}, k)$  (Eq 5)" in titles and r"$S(q, k)$  (Eq 5)" in titles  # the hat is mathtext
+    for run in (root / "stabilise" / "demo").iterdir():  # one record per run, as a 32-step smoke run at diag_every=50
+        first = (run / "steps.jsonl").read_text().splitlines()[0]
+        (run / "steps.jsonl").write_text(first + "\n")
+    sparse = dynamics_figures(collect(root, suite="stabilise").runs, "stabilise")[0][1]
+    assert "ONLY 1 record(s)" in sparse._suptitle.get_text() and "diag_every" in sparse._suptitle.get_text()
+
+
+def test_runs_of_several_lengths_are_not_averaged_together(tmp_path):
+    root = tmp_path / "runs"
+    for epochs in (3, 9):
+        for row, hal in (("baseline", False), ("paper", True)):
+            run = make_run(root, f"x{epochs // 3}-{row}-s0", suite="schedule", row=row, hallucinator=hal,
+                           epochs=epochs, top1=70.0)
+            _steps(run, 0.4, hal)
+    fig = dynamics_figures(collect(root, suite="schedule").runs, "schedule")[0][1]
+    labels = set(fig.axes[0].get_legend_handles_labels()[1])
+    assert labels == {"baseline, 468 steps", "baseline, 1404 steps", "paper, 468 steps", "paper, 1404 steps"}
