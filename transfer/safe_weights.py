@@ -19,6 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
+from hallucinator import safe_pickle
+
 
 class WeightsError(Exception):
     """The weights file cannot be used; the message says why."""
@@ -28,21 +30,12 @@ class UnsafeWeightsError(WeightsError):
     """The file pickles an object beyond numpy arrays and plain containers."""
 
 
-class _ArraysOnly(pickle.Unpickler):
-    """Unpickler for converted weights: numpy arrays and plain containers, no other global."""
-
-    ALLOWED = {("collections", "OrderedDict"), ("numpy", "ndarray"), ("numpy", "dtype"),
-               *((m, n) for m in ("numpy.core.multiarray", "numpy._core.multiarray")
-                 for n in ("_reconstruct", "scalar"))}
-
-    def find_class(self, module, name):
-        if (module, name) in self.ALLOWED:
-            return super().find_class(module, name)
-        raise pickle.UnpicklingError(f"global {module}.{name}")
+# converted weights: numpy arrays in (ordered) dicts, nothing else
+WEIGHT_GLOBALS = safe_pickle.NUMPY_ARRAYS | {("collections", "OrderedDict")}
 
 
 def read_pkl(path: str | Path) -> dict:
-    """The content of a ``.pkl`` weights file, read with :class:`_ArraysOnly`.
+    """The content of a ``.pkl`` weights file, unpickling nothing beyond ``WEIGHT_GLOBALS``.
 
     Raises:
         UnsafeWeightsError: the pickle references any other global (nothing of it is run).
@@ -51,15 +44,15 @@ def read_pkl(path: str | Path) -> dict:
     path = Path(path)
     try:
         with open(path, "rb") as f:
-            data = _ArraysOnly(f, encoding="latin1").load()
+            data = safe_pickle.load(f, WEIGHT_GLOBALS)
     except FileNotFoundError:
         raise WeightsError(f"{path}: no such file") from None
+    except safe_pickle.RefusedGlobal as err:
+        raise UnsafeWeightsError(
+            f"{path}: refused for safety: the pickle references {err.qualname}, and only "
+            "numpy arrays and plain containers are unpickled here (convert the checkpoint "
+            "with transfer/convert.py)") from None
     except pickle.UnpicklingError as err:
-        if str(err).startswith("global "):
-            raise UnsafeWeightsError(
-                f"{path}: refused for safety: the pickle references {str(err)[7:]}, and only "
-                "numpy arrays and plain containers are unpickled here (convert the checkpoint "
-                "with transfer/convert.py)") from None
         raise WeightsError(f"{path}: corrupt pickle ({err})") from None
     except Exception as err:  # EOF, bad opcode, ... of a truncated or foreign file
         raise WeightsError(f"{path}: corrupt pickle ({type(err).__name__}: {err})") from None

@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from .. import safe_pickle
 from .errors import DatasetFormatError, DatasetNotFoundError, check_labels
 from .in_memory import InMemoryImageDataset
 
@@ -54,19 +55,7 @@ _SPECS: dict[str, dict[str, Any]] = {
 
 # The only globals a real CIFAR pickle references (python 2 and 3 writers, numpy 1 and 2):
 # an ndarray rebuilt from its dtype, and bytes written by python 3 under protocol 2.
-_ALLOWED_GLOBALS = {
-    ("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
-    ("numpy", "ndarray"), ("numpy", "dtype"), ("_codecs", "encode"),
-}
-
-
-class _CifarUnpickler(pickle.Unpickler):
-    """Admits numpy arrays and plain containers only; any other global is refused."""
-
-    def find_class(self, module: str, name: str) -> Any:
-        if (module, name) not in _ALLOWED_GLOBALS:
-            raise pickle.UnpicklingError(f"refusing {module}.{name}: not part of a CIFAR batch")
-        return super().find_class(module, name)
+_CIFAR_GLOBALS = safe_pickle.NUMPY_ARRAYS | {("_codecs", "encode")}
 
 
 def _unpickle(path: Path) -> dict[str, Any]:
@@ -77,7 +66,10 @@ def _unpickle(path: Path) -> dict[str, Any]:
     """
     try:
         with open(path, "rb") as f:
-            obj = _CifarUnpickler(f, encoding="latin1").load()
+            obj = safe_pickle.load(f, _CIFAR_GLOBALS)
+    except safe_pickle.RefusedGlobal as exc:
+        raise DatasetFormatError(path, f"not a readable CIFAR pickle batch (refusing {exc.qualname}: not part of "
+                                       "a CIFAR batch)") from None
     except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError, IndexError) as exc:
         raise DatasetFormatError(path, f"not a readable CIFAR pickle batch ({exc})") from None
     if not isinstance(obj, dict):
