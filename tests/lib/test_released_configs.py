@@ -174,3 +174,19 @@ def test_linear_probe_drop_last_drops_the_incomplete_batch(tmp_path):
                      batch_size=4, num_workers=0, show_progress=False, drop_last=drop)
         seen[drop] = rec.sizes
     assert seen[False] == [4, 4, 2, 3] and seen[True] == [4, 4, 3]   # train batches, then the 3 test images
+
+
+FMNIST = "/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz"
+
+
+@pytest.mark.skipif(not __import__("os").path.exists(FMNIST), reason="Fashion-MNIST not installed (make setup)")
+def test_trainer_runs_the_multistep_keys(tmp_path):
+    from hallucinator.training.trainer import Trainer
+    cfg = load_config("smoke/mocov1", ["train_subset=256", "batch_size=64", "width=4", "metrics_batch=64", "knn_every=0",
+                                       "threads=1", "epochs=2", "max_steps_per_epoch=1", "warmup_epochs=0",
+                                       "lr_schedule=multistep", "lr_milestones=1", "lr_decay=0.25", "diag_every=0",
+                                       "queue_size=64", f"output_dir={tmp_path}"])
+    trainer = Trainer(cfg, show_progress=False)
+    assert trainer.lrs.tolist() == [cfg.lr, cfg.lr * 0.25]
+    trainer.fit()
+    assert trainer.optimizer.param_groups[0]["lr"] == cfg.lr * 0.25
