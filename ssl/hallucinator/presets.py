@@ -53,7 +53,7 @@ RELEASED_P = {"tiny_imagenet": 0.7}
 # MoCo at small scale (authors' configs/small/*): T 0.2 only. Baselines (moco_rcrop.py): batch 504,
 # K 65520, a linear head except CIFAR-100's MLP. Hallucinator (moco_center_hallucinate.py): MLP
 # head, K 65536, [k; k] enqueued; batch 512 (CIFAR-10; CIFAR-100/STL-10/Tiny ImageNet write 504,
-# which the released assert K % 2N == 0 refuses at every world size: 512 is used, the paper's).
+# which the released assert K % 2N == 0 refuses at any practical world size: 512 is used, the paper's).
 RELEASED_MOCO_BASELINE_HEAD = {"cifar100": 2}     # proj_layers; the other datasets 1 (linear)
 # SimCLR / SimSiam at small scale: only ContrastiveCrop's configs exist (inferred for -hal).
 RELEASED_SIMCLR = dict(method="simclr", base_temperature=0.07, proj_batch_norm=False, sync_bn=True)
@@ -69,7 +69,7 @@ MULTISTEP_TO_0 = dict(lr_schedule="multistep", lr_milestones=(60, 80), lr_decay=
 # (method, with Hallucinator, dataset) -> keys. IN-200 writes batch 259 / K 65786 (= 127 x 518: a
 # global 259 with [k; k]) everywhere. IN-1K's Hallucinator configs write 259 with K 65536, which the
 # released assert refuses at a global 259 (65536 % 518 != 0); its per-GPU floor(259 / world) runs at
-# a global 256 on 4, 8 or 16 GPUs: 256 is used.
+# a global 256 on 4, 8, 16, ... GPUs: 256 is used.
 RELEASED_LARGE_CONFIGS = {
     ("mocov1", False, "in200"): dict(proj_layers=1, temperature=0.2, batch_size=259, queue_size=65786, **MULTISTEP_TO_0),
     ("mocov1", True, "in200"): dict(proj_layers=2, temperature=0.2, batch_size=259, queue_size=65786, **MULTISTEP_TO_0),
