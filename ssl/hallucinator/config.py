@@ -69,7 +69,7 @@ class TrainConfig(ModelConfig):
     sgd_momentum: float = 0.9
     weight_decay: float = 1e-4
     warmup_epochs: float = 0.0             # linear warmup, then cosine to 0 (per iteration)
-    lr_schedule: LrSchedule = "cosine"     # cosine (per iteration) or epoch_cosine (per epoch, no warmup: released)
+    lr_schedule: LrSchedule = "cosine"     # cosine (per iteration); epoch_cosine, multistep (per epoch, no warmup: released)
     lr_min_ratio: float = 0.0              # the cosine ends at lr_min_ratio x lr (released small-scale: 0.1)
     lr_milestones: tuple[int, ...] = (60, 80)  # multistep: lr x lr_decay from each of these (0-based) epochs on
     lr_decay: float = 0.1                  # multistep factor (released MoCo v1 ImageNet configs: 0, lr 0 from epoch 61)

@@ -189,7 +189,8 @@ class Hallucinator(nn.Module):
 
     def extra_repr(self) -> str:
         return (f"dim={self.dim}, layers={self.layers}, beta={self.beta}, per_sample={self.per_sample}, "
-                f"warmup_steps={self.warmup_steps}, residual={self.residual}, normalize={self.normalize}")
+                f"warmup_steps={self.warmup_steps}, residual={self.residual}, normalize={self.normalize}, "
+                f"per_rank={self.per_rank}")
 
 
 class SymmetricExtrapolation(nn.Module):

@@ -42,8 +42,8 @@ AUTHORS_REPO = "jingwu6/Hallucination-improves-the-performance-of-unsupervised-v
 CC_REPO = "xyupeng/ContrastiveCrop"
 CONFIG_DIRS = {"cifar10": "cifar10", "cifar100": "cifar100", "stl10": "stl10", "tiny_imagenet": "tiny200",
                "in200": "IN200", "imagenet": "IN1K"}
-# Common to every released config: per-epoch schedules, linear probe with drop_last; with the
-# Hallucinator each process draws its own lambda (seeded here, unseeded there).
+# Every released config: its runs under runs/released, the linear probe drops the last incomplete
+# batch; with the Hallucinator each process draws its own lambda (seeded here, unseeded there).
 RELEASED = dict(output_dir="runs/released", linear_drop_last=True)
 RELEASED_HAL = dict(hallucinator=True, lambda_per_rank=True)
 # Small scale: ResNet-18 (CIFAR stem), batch 512, 500 epochs, lr 0.5, per-epoch cosine to 0.1 x lr,
@@ -58,7 +58,7 @@ RELEASED_MOCO_BASELINE_HEAD = {"cifar100": 2}     # proj_layers; the other datas
 # SimCLR / SimSiam at small scale: only ContrastiveCrop's configs exist (inferred for -hal).
 RELEASED_SIMCLR = dict(method="simclr", base_temperature=0.07, proj_batch_norm=False, sync_bn=True)
 RELEASED_SIMSIAM = dict(method="simsiam", **SIMSIAM, sync_bn=True)
-RELEASED_SMALL_DATASETS = {"moco": SMALL_DATASETS, "simclr": SMALL_DATASETS, "simsiam": ("cifar10", "cifar100")}
+RELEASED_SMALL_DATASETS = {"simclr": SMALL_DATASETS, "simsiam": ("cifar10", "cifar100")}  # MoCo: all four
 # ImageNet / IN-200 (authors' configs/IN1K, configs/IN200): ResNet-50, 100 epochs, lr 0.03, the
 # imagenet_pretrain_rcrop/ccrop augmentation (= MoCo v2's: jitter (.4,.4,.4,.1) p 0.8, blur p 0.5)
 # for v1 and v2 alike, Beta alpha 0.6, box (0.2, 0.8) = p 0.6.
