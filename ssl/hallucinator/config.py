@@ -30,7 +30,7 @@ Optimizer = Literal["sgd"]
 Precision = Literal["fp32", "bf16", "fp16"]
 Device = Literal["auto", "cpu", "cuda"]
 CropPlacement = Literal[PLACEMENTS]
-LrSchedule = Literal["cosine", "epoch_cosine"]  # training/schedule.py builds each
+LrSchedule = Literal["cosine", "epoch_cosine", "multistep"]  # training/schedule.py builds each
 
 # Range rules that a type cannot express.
 _AT_LEAST_ONE = ("epochs", "batch_size", "width", "in_channels", "train_subset", "image_size", "knn_k",
@@ -69,8 +69,10 @@ class TrainConfig(ModelConfig):
     sgd_momentum: float = 0.9
     weight_decay: float = 1e-4
     warmup_epochs: float = 0.0             # linear warmup, then cosine to 0 (per iteration)
-    lr_schedule: LrSchedule = "cosine"     # cosine (per iteration) or epoch_cosine (per epoch, no warmup: released)
+    lr_schedule: LrSchedule = "cosine"     # cosine (per iteration); epoch_cosine, multistep (per epoch, no warmup: released)
     lr_min_ratio: float = 0.0              # the cosine ends at lr_min_ratio x lr (released small-scale: 0.1)
+    lr_milestones: tuple[int, ...] = (60, 80)  # multistep: lr x lr_decay from each of these (0-based) epochs on
+    lr_decay: float = 0.1                  # multistep factor (released MoCo v1 ImageNet configs: 0, lr 0 from epoch 61)
     precision: Precision = "fp32"          # bf16/fp16: autocast; fp16 uses a grad scaler
     channels_last: bool = False
     sync_bn: bool = False                  # SyncBatchNorm across processes
@@ -89,9 +91,11 @@ class TrainConfig(ModelConfig):
     metrics_batch: int = 1024              # fixed held-out images for G2 / similarity diagnostics
     tensorboard: bool = True               # also write TensorBoard event files (run_dir/tensorboard)
     diag_every: int = 50                   # step diagnostics (steps.jsonl) every N steps (0 = off)
+    linear_drop_last: bool = False         # evaluate.py's linear probe drops the last incomplete batch (released: true)
     suite: str = ""                        # where the run sits in the benchmarks' tables (hallucinator.rundir)
     profile: str = ""
     row: str = ""                          # the row label of its suite's table (benchmarks/suites.py)
+    source: str = ""                       # released/ presets: the released config file mirrored (docs/fidelity.md)
 
     def validate(self) -> None:
         """Checks every key's type and choice, then the ranges a type cannot express.
@@ -122,8 +126,12 @@ class TrainConfig(ModelConfig):
             raise ConfigError(f"moco_momentum must be in [0, 1], got {self.moco_momentum}")
         if self.beta_range is not None and not self.beta_range[0] <= self.beta_range[1]:
             raise ConfigError(f"beta_range must be (low, high) with low <= high, got {self.beta_range}")
-        if self.lr_schedule == "epoch_cosine" and self.warmup_epochs:
-            raise ConfigError("lr_schedule=epoch_cosine has no warmup; set warmup_epochs=0")
+        if self.lr_schedule != "cosine" and self.warmup_epochs:
+            raise ConfigError(f"lr_schedule={self.lr_schedule} has no warmup; set warmup_epochs=0")
+        if not 0.0 <= self.lr_decay <= 1.0:
+            raise ConfigError(f"lr_decay must be in [0, 1], got {self.lr_decay}")
+        if any(m < 1 for m in self.lr_milestones) or list(self.lr_milestones) != sorted(set(self.lr_milestones)):
+            raise ConfigError(f"lr_milestones must be increasing epochs >= 1, got {self.lr_milestones}")
         if not 0.0 <= self.lr_min_ratio <= 1.0:
             raise ConfigError(f"lr_min_ratio must be in [0, 1], got {self.lr_min_ratio}")
         channels = DATASETS[self.dataset].num_channels
@@ -157,6 +165,12 @@ def _coerce(key: str, value: Any, hint: Any) -> Any:
     if origin is tuple:
         if isinstance(value, str):
             value = yaml.safe_load(f"[{value}]")
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and args[-1] is Ellipsis:
+            value = [value]                                   # lr_milestones=60: one value
+        if args[-1] is Ellipsis:  # tuple[X, ...]: any length
+            if not isinstance(value, (list, tuple)):
+                raise ConfigError(f"{key} expects comma-separated values, got {value!r}")
+            return tuple(_coerce(key, v, args[0]) for v in value)
         if not isinstance(value, (list, tuple)) or len(value) != len(args):
             raise ConfigError(f"{key} expects {len(args)} comma-separated values, got {value!r}")
         return tuple(_coerce(key, v, a) for v, a in zip(value, args))

@@ -19,7 +19,7 @@ When 10 (scale, ratio) draws all fail, both fall back to torchvision's central c
 released code does. ``sample_crop_boxes`` draws ``n`` boxes from a ``torch.Generator`` (the batched
 on-device pipeline); ``sample_crop_box`` draws one from a ``random.Random`` (the per-sample
 pipeline, where torch calls per scalar would cost more than the crop itself). Both follow the same
-distribution.
+distribution, the released float32 sampler's (``beta_variate`` clamps Python's float64 draw to it).
 """
 from __future__ import annotations
 
@@ -111,6 +111,22 @@ def beta_sample(alpha: float, shape: tuple[int, ...], device: torch.device | str
     return torch._sample_dirichlet(concentration, generator=generator)[..., 0]
 
 
+# The largest float32 below 1: torch's float32 Beta sampler (``beta_sample``, and the released
+# ``torch.distributions.Beta``) never returns more, so ``int((hi - lo) * b)`` never reaches ``hi``.
+BETA_MAX = 1.0 - 2.0 ** -24
+
+
+def beta_variate(rng: random.Random, alpha: float) -> float:
+    """One Beta(alpha, alpha) draw from ``rng`` with the float32 torch sampler's range.
+
+    ``random.betavariate`` computes ``x / (x + y)`` in float64 and returns exactly 1.0 when ``y`` is
+    below ``x``'s rounding step (~1.2 % of draws at alpha 0.1), a value the torch sampler clamps to
+    ``BETA_MAX``; without the clamp ~1.25 % of crops would sit on the ``hi`` corner the released
+    rule never produces.
+    """
+    return min(rng.betavariate(alpha, alpha), BETA_MAX)
+
+
 def _place(b: torch.Tensor, side: int, crop: torch.Tensor, p: float, placement: str) -> torch.Tensor:
     """Top-left positions along one axis from Beta draws ``b`` (``n``) for crop sides ``crop``."""
     if placement == "released":
@@ -144,7 +160,7 @@ def sample_crop_box(rng: random.Random, height: int, width: int, scale: tuple[fl
         return rng.randrange(height - h + 1), rng.randrange(width - w + 1), h, w
     tops = []
     for side, crop in ((height, h), (width, w)):
-        b = rng.betavariate(alpha, alpha)
+        b = beta_variate(rng, alpha)
         if placement == "released":
             lo = max(int(side * (1 - p) / 2) - crop // 2, 0)
             hi = min(int(side * (1 + p) / 2) - crop // 2, side - crop)

@@ -125,7 +125,8 @@ def evaluate(run_dir: Path, probes: list[str], cfg: TrainConfig, baseline: str |
             feat_dim = backbone.out_dim
             res = linear_probe(backbone, feat_dim, train, test, cfg.dataset, device, run_dir, epochs=linear_epochs,
                                lr=linear_lr or (30.0 if big else 10.0), batch_size=linear_batch or (256 if big else 512),
-                               num_workers=min(cfg.num_workers, 4), size=size, seed=cfg.seed, show_progress=show_progress)
+                               num_workers=min(cfg.num_workers, 4), size=size, seed=cfg.seed, show_progress=show_progress,
+                               drop_last=cfg.linear_drop_last)
         else:  # features_2d
             if encoder is None:
                 continue

@@ -15,7 +15,12 @@ Defaults and where the paper and the authors' released code differ:
   * lambda is drawn once per iteration (released code); ``per_sample=True`` draws one per row.
     The draw comes from the module's own generator, seeded identically on every process and
     advanced once per call, so all ranks use the same lambda with no communication; its state
-    is part of the state_dict, so a resumed run draws the same sequence.
+    is part of the state_dict, so a resumed run draws the same sequence. The released code drew
+    lambda from each process's unseeded Python ``random``, so ranks differed (and reruns did);
+    ``per_rank=True`` gives each rank its own lambda while staying seeded: every rank draws
+    ``world_size`` values from the shared generator and uses the one at its rank, so the generator
+    state stays equal on all ranks (a rank-0 checkpoint resumes every rank exactly) and one
+    process draws what ``per_rank=False`` draws.
   * q' is not detached (released code): gradients reach theta, the encoder through q, and the
     encoder through k when k carries gradient (SimCLR, SimSiam).
   * Widths: input 2*dim, hidden 2*dim, output dim -- the released 256->256->128 for MoCo's 128-d
@@ -42,6 +47,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from . import distributed
 from .heads import mlp
 
 
@@ -79,6 +85,7 @@ class Hallucinator(nn.Module):
         beta: (beta1, beta2), the range of the uniform lambda of Eq 3.
         per_sample: one lambda per row instead of one per call.
         seed: seed of the lambda generator (the same on every process).
+        per_rank: each process uses its own draw (module docstring); a no-op in one process.
         warmup_steps: training calls over which the extra pair's loss weight rises 0 -> 1 (one call
             per step; SimSiam with ``hallucinate_views=both`` makes two).
         residual: ``q_hat = q' + H([q, q'])`` with H's last Linear zero at init (needs layers >= 1).
@@ -90,7 +97,8 @@ class Hallucinator(nn.Module):
 
     def __init__(self, dim: int, layers: int = 3, hidden: Optional[int | Sequence[int]] = None,
                  beta: tuple[float, float] = (0.0, 0.1), per_sample: bool = False, seed: int = 0,
-                 warmup_steps: int = 0, residual: bool = False, normalize: bool = False) -> None:
+                 warmup_steps: int = 0, residual: bool = False, normalize: bool = False,
+                 per_rank: bool = False) -> None:
         super().__init__()
         if dim < 1 or layers < 0 or warmup_steps < 0:
             raise ValueError(f"need dim >= 1, layers >= 0 and warmup_steps >= 0, "
@@ -107,6 +115,7 @@ class Hallucinator(nn.Module):
             raise ValueError(f"{layers} layers need {layers - 1} hidden widths, got {hidden_dims}")
         self.dim, self.layers, self.beta, self.per_sample = dim, layers, tuple(beta), per_sample
         self.warmup_steps, self.residual, self.normalize = warmup_steps, residual, normalize
+        self.per_rank = per_rank
         self.net: nn.Module = mlp([2 * dim, *hidden_dims, dim]) if layers > 0 else nn.Identity()
         if residual:
             last = self.net[-1]
@@ -132,7 +141,9 @@ class Hallucinator(nn.Module):
     def sample_lambda(self, n: int) -> torch.Tensor:
         """lambda ~ U(beta1, beta2): a scalar tensor, or ``n x 1`` when ``per_sample`` (CPU)."""
         shape = (n, 1) if self.per_sample else ()
-        u = torch.rand(shape, generator=self._generator, dtype=torch.float64)
+        world = distributed.world_size() if self.per_rank else 1
+        u = torch.rand((world, *shape), generator=self._generator, dtype=torch.float64)  # world x shape
+        u = u[distributed.rank() if world > 1 else 0]
         return (self.beta[0] + (self.beta[1] - self.beta[0]) * u).float()
 
     def extrapolate(self, q: torch.Tensor, k: torch.Tensor, lam: torch.Tensor | float) -> torch.Tensor:
@@ -178,7 +189,8 @@ class Hallucinator(nn.Module):
 
     def extra_repr(self) -> str:
         return (f"dim={self.dim}, layers={self.layers}, beta={self.beta}, per_sample={self.per_sample}, "
-                f"warmup_steps={self.warmup_steps}, residual={self.residual}, normalize={self.normalize}")
+                f"warmup_steps={self.warmup_steps}, residual={self.residual}, normalize={self.normalize}, "
+                f"per_rank={self.per_rank}")
 
 
 class SymmetricExtrapolation(nn.Module):

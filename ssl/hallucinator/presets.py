@@ -3,7 +3,8 @@ authors' released recipes, and the CPU profiles (``demo``, ``smoke``) on the rea
 
 Names: ``<method>[-hal]-<dataset>`` (e.g. ``mocov2-hal-cifar10``, ``simsiam-in200``) for the
 paper's recipes (the default family), ``released/<method>[-hal]-<dataset>`` for the released
-code's recipe where it has one, and ``<profile>/<method>[-hal]`` for the CPU profiles. "-hal"
+code's recipe, one per released config file (named in its ``source`` key; SimCLR/SimSiam ``-hal``
+are inferred, see docs/fidelity.md), and ``<profile>/<method>[-hal]`` for the CPU profiles. "-hal"
 adds the Hallucinator AND the center-suppressed crop (the paper's full method, Table 3's last
 row); the baseline keeps the plain RandomResizedCrop.
 """
@@ -34,28 +35,55 @@ HALLUCINATED = dict(hallucinator=True, crop_p=0.5, beta_alpha=0.6)
 # ImageNet recipe): zero-init residual BN, predictor at a constant lr; 3-layer projector everywhere.
 SIMSIAM = dict(zero_init_residual=True, fix_pred_lr=True, proj_layers=3)
 
-# The released recipe (authors' repository + the ContrastiveCrop configs it follows; DESIGN 3b):
-# per-epoch cosine to 0.1 x lr (ImageNet: to 0), Beta alpha 0.1 (ImageNet 0.6), p 0.5 (Tiny
-# ImageNet 0.7, ImageNet 0.6 = box 0.2-0.8, switched on after 20 plain-crop epochs).
-RELEASED_SMALL = dict(SMALL, output_dir="runs/released", lr_schedule="epoch_cosine", lr_min_ratio=0.1, beta_alpha=0.1)
+# The released recipes (docs/fidelity.md has the table, config by config). Every ``released/``
+# preset names the config file it mirrors in ``source`` ("<repository>:<path>"; "inferred from"
+# where no released config exists for that combination and one was rebuilt).
+AUTHORS_REPO = "jingwu6/Hallucination-improves-the-performance-of-unsupervised-visual-representation-learning"
+CC_REPO = "xyupeng/ContrastiveCrop"
+CONFIG_DIRS = {"cifar10": "cifar10", "cifar100": "cifar100", "stl10": "stl10", "tiny_imagenet": "tiny200",
+               "in200": "IN200", "imagenet": "IN1K"}
+# Every released config: its runs under runs/released, the linear probe drops the last incomplete
+# batch; with the Hallucinator each process draws its own lambda (seeded here, unseeded there).
+RELEASED = dict(output_dir="runs/released", linear_drop_last=True)
+RELEASED_HAL = dict(hallucinator=True, lambda_per_rank=True)
+# Small scale: ResNet-18 (CIFAR stem), batch 512, 500 epochs, lr 0.5, per-epoch cosine to 0.1 x lr,
+# Beta alpha 0.1; box (0.25, 0.75) = p 0.5, Tiny ImageNet (0.15, 0.85) = p 0.7; no crop warm-up.
+RELEASED_SMALL = dict(SMALL, **RELEASED, lr_schedule="epoch_cosine", lr_min_ratio=0.1, beta_alpha=0.1)
 RELEASED_P = {"tiny_imagenet": 0.7}
-RELEASED_LARGE = dict(backbone="resnet50", epochs=100, output_dir="runs/released", num_workers=8, lr_schedule="epoch_cosine",
-                      lr_min_ratio=0.0, beta_alpha=0.6)
-RELEASED_HAL_LARGE = dict(hallucinator=True, crop_p=0.6, crop_warmup_epochs=20, moco_enqueue_twice=True)
-# (name, with Hallucinator) -> method keys. MoCo: the released small-scale code has T = 0.2 only;
-# its Hallucinator config has an MLP head, batch 512, K 65536, its baseline a linear head, batch
-# 504, K 65520 (not like-for-like; the paper presets pair MLP/512/65536 on both sides).
-RELEASED_METHODS = {
-    ("moco", False): dict(method="mocov1", temperature=0.2, batch_size=504, queue_size=65520),
-    ("moco", True): dict(method="mocov2", temperature=0.2, moco_enqueue_twice=True),
-    ("simclr", False): dict(method="simclr", base_temperature=0.07, proj_batch_norm=False, simclr_forward="joint"),
-    ("simclr", True): dict(method="simclr", base_temperature=0.07, proj_batch_norm=False, fuse_pairs=True),
-    ("simsiam", False): dict(method="simsiam", **SIMSIAM),
-    ("simsiam", True): dict(method="simsiam", **SIMSIAM, train_hallucinator=False),  # the released bug
+# MoCo at small scale (authors' configs/small/*): T 0.2 only. Baselines (moco_rcrop.py): batch 504,
+# K 65520, a linear head except CIFAR-100's MLP. Hallucinator (moco_center_hallucinate.py): MLP
+# head, K 65536, [k; k] enqueued; batch 512 (CIFAR-10; CIFAR-100/STL-10/Tiny ImageNet write 504,
+# which the released assert K % 2N == 0 refuses at any practical world size: 512 is used, the paper's).
+RELEASED_MOCO_BASELINE_HEAD = {"cifar100": 2}     # proj_layers; the other datasets 1 (linear)
+# SimCLR / SimSiam at small scale: only ContrastiveCrop's configs exist (inferred for -hal).
+RELEASED_SIMCLR = dict(method="simclr", base_temperature=0.07, proj_batch_norm=False, sync_bn=True)
+RELEASED_SIMSIAM = dict(method="simsiam", **SIMSIAM, sync_bn=True)
+RELEASED_SMALL_DATASETS = {"simclr": SMALL_DATASETS, "simsiam": ("cifar10", "cifar100")}  # MoCo: all four
+# ImageNet / IN-200 (authors' configs/IN1K, configs/IN200): ResNet-50, 100 epochs, lr 0.03, the
+# imagenet_pretrain_rcrop/ccrop augmentation (= MoCo v2's: jitter (.4,.4,.4,.1) p 0.8, blur p 0.5)
+# for v1 and v2 alike, Beta alpha 0.6, box (0.2, 0.8) = p 0.6.
+RELEASED_LARGE = dict(backbone="resnet50", epochs=100, num_workers=8, lr=0.03, weight_decay=1e-4, augment="mocov2",
+                      beta_alpha=0.6, **RELEASED)
+COSINE_TO_0 = dict(lr_schedule="epoch_cosine", lr_min_ratio=0.0)
+MULTISTEP_TO_0 = dict(lr_schedule="multistep", lr_milestones=(60, 80), lr_decay=0.0)  # lr 0 from epoch 61
+# (method, with Hallucinator, dataset) -> keys. IN-200 writes batch 259 / K 65786 (= 127 x 518: a
+# global 259 with [k; k]) everywhere. IN-1K's Hallucinator configs write 259 with K 65536, which the
+# released assert refuses at a global 259 (65536 % 518 != 0); its per-GPU floor(259 / world) runs at
+# a global 256 on 4, 8, 16, ... GPUs: 256 is used.
+RELEASED_LARGE_CONFIGS = {
+    ("mocov1", False, "in200"): dict(proj_layers=1, temperature=0.2, batch_size=259, queue_size=65786, **MULTISTEP_TO_0),
+    ("mocov1", True, "in200"): dict(proj_layers=2, temperature=0.2, batch_size=259, queue_size=65786, **MULTISTEP_TO_0),
+    ("mocov2", False, "in200"): dict(proj_layers=2, temperature=0.2, batch_size=259, queue_size=65786, **COSINE_TO_0),
+    ("mocov2", True, "in200"): dict(proj_layers=2, temperature=0.2, batch_size=259, queue_size=65786, **COSINE_TO_0),
+    ("mocov1", False, "imagenet"): dict(proj_layers=1, temperature=0.07, batch_size=256, queue_size=65536,
+                                        **MULTISTEP_TO_0),
+    ("mocov1", True, "imagenet"): dict(proj_layers=2, temperature=0.2, batch_size=256, queue_size=65536, **COSINE_TO_0),
+    ("mocov2", False, "imagenet"): dict(proj_layers=2, temperature=0.2, batch_size=259, queue_size=65786, **COSINE_TO_0),
+    ("mocov2", True, "imagenet"): dict(proj_layers=2, temperature=0.2, batch_size=256, queue_size=65536, **COSINE_TO_0),
 }
-# Datasets with a released small-scale config (ContrastiveCrop's configs/small/*).
-RELEASED_SMALL_DATASETS = {"moco": ("cifar10", "cifar100"), "simclr": ("cifar10", "cifar100", "stl10", "tiny_imagenet"),
-                           "simsiam": ("cifar10", "cifar100")}
+# Hallucinator on ImageNet: p 0.6, [k; k]; plain crops for the first 20 epochs on IN-1K, none on IN-200.
+RELEASED_LARGE_HAL = dict(RELEASED_HAL, crop_p=0.6, moco_enqueue_twice=True)
+RELEASED_CROP_WARMUP = {"imagenet": 20, "in200": 0}
 
 # CPU profiles on Fashion-MNIST (28x28 grey). ``demo``: a narrow ResNet-18 (CIFAR stem, width 4 =
 # 1/16 of the standard 64 channels, 0.04 M backbone parameters), 3 epochs over 20k training images
@@ -110,18 +138,37 @@ def _build() -> dict[str, TrainConfig]:
 
 
 def _released() -> dict[str, TrainConfig]:
-    """``released/<method>[-hal]-<dataset>``: the released code's recipe, exactly where it has one."""
+    """``released/<method>[-hal]-<dataset>``: one preset per released config file (``source``)."""
     out: dict[str, TrainConfig] = {}
-    for (name, hal), keys in RELEASED_METHODS.items():
-        tag = f"released/{name}-hal" if hal else f"released/{name}"
-        for ds in RELEASED_SMALL_DATASETS[name]:
-            extra = dict(hallucinator=True, crop_p=RELEASED_P.get(ds, 0.5)) if hal else {}
-            out[f"{tag}-{ds}"] = _make(dataset=ds, **{**RELEASED_SMALL, **keys, **extra})
-    for method in ("mocov1", "mocov2"):  # ImageNet configs exist for MoCo only
-        for hal in (False, True):
-            for ds in LARGE_DATASETS:
-                out[f"released/{method}{'-hal' if hal else ''}-{ds}"] = _make(
-                    method=method, dataset=ds, **RELEASED_LARGE, **LARGE[method], **(RELEASED_HAL_LARGE if hal else {}))
+
+    def add(name: str, repo: str, path: str, inferred: bool = False, **keys) -> None:
+        source = f"{'inferred from ' if inferred else ''}{repo}:{path}"
+        out[f"released/{name}"] = _make(source=source, **keys)
+
+    for ds in SMALL_DATASETS:
+        d = f"configs/small/{CONFIG_DIRS[ds]}"
+        hal = dict(RELEASED_HAL, crop_p=RELEASED_P.get(ds, 0.5))
+        add(f"moco-{ds}", AUTHORS_REPO, f"{d}/moco_rcrop.py", **{
+            **RELEASED_SMALL, "dataset": ds, "method": "mocov1", "proj_layers": RELEASED_MOCO_BASELINE_HEAD.get(ds, 1),
+            "temperature": 0.2, "batch_size": 504, "queue_size": 65520})
+        add(f"moco-hal-{ds}", AUTHORS_REPO, f"{d}/moco_center_hallucinate.py", **{
+            **RELEASED_SMALL, **hal, "dataset": ds, "method": "mocov2", "proj_layers": 2, "temperature": 0.2,
+            "moco_enqueue_twice": True})
+        for name, keys in (("simclr", RELEASED_SIMCLR), ("simsiam", RELEASED_SIMSIAM)):
+            if ds not in RELEASED_SMALL_DATASETS[name]:
+                continue
+            # the baseline forwards both views in one call (ContrastiveCrop); the Hallucinator runs
+            # one per view and one joint NT-Xent over [q; q_hat] vs [k; k] (authors' DDP_simclr.py)
+            base_extra = dict(simclr_forward="joint") if name == "simclr" else {}
+            hal_extra = dict(fuse_pairs=True) if name == "simclr" else dict(train_hallucinator=False)  # the released bug
+            add(f"{name}-{ds}", CC_REPO, f"{d}/{name}_rcrop.py", **{**RELEASED_SMALL, **keys, **base_extra, "dataset": ds})
+            add(f"{name}-hal-{ds}", CC_REPO, f"{d}/{name}_ccrop.py", inferred=True,
+                **{**RELEASED_SMALL, **keys, **hal, **hal_extra, "dataset": ds})
+    for (method, hal, ds), keys in RELEASED_LARGE_CONFIGS.items():
+        stem = "center_hallucinate" if hal else "rcrop"
+        extra = dict(RELEASED_LARGE_HAL, crop_warmup_epochs=RELEASED_CROP_WARMUP[ds]) if hal else {}
+        add(f"{method}{'-hal' if hal else ''}-{ds}", AUTHORS_REPO, f"configs/{CONFIG_DIRS[ds]}/{method}_{stem}.py",
+            **{**RELEASED_LARGE, **keys, **extra, "method": method, "dataset": ds})
     return out
 
 

@@ -49,6 +49,11 @@ def _worker(rank, port, out_dir, kind):
             g /= 2
         loss = distributed.all_reduce_mean(out.loss)
         torch.save({"loss": loss, "grads": grads, "lam": out.lam}, f"{out_dir}/simclr{rank}.pt")
+    elif kind == "lambda_per_rank":
+        from hallucinator.hallucinator import Hallucinator
+        h = Hallucinator(8, seed=0, per_rank=True)
+        lams = torch.stack([h.sample_lambda(N) for _ in range(3)])
+        torch.save({"lams": lams, "state": h.get_extra_state()["generator"]}, f"{out_dir}/lam{rank}.pt")
     else:
         torch.manual_seed(0)
         model = build_method(ModelConfig(method="mocov2", width=4, queue_size=64, shuffle_bn=True))
@@ -58,10 +63,13 @@ def _worker(rank, port, out_dir, kind):
     distributed.shutdown()
 
 
-@pytest.mark.parametrize("kind", ["simclr", "moco"])
+@pytest.mark.parametrize("kind", ["simclr", "moco", "lambda_per_rank"])
 def test_two_processes(tmp_path, kind):
     mp.spawn(_worker, args=(_free_port(), str(tmp_path), kind), nprocs=2, join=True)
-    if kind == "simclr":
+    if kind == "lambda_per_rank":  # the released code's per-rank lambdas, seeded, one generator state
+        r0, r1 = (torch.load(tmp_path / f"lam{r}.pt") for r in (0, 1))
+        assert (r0["lams"] != r1["lams"]).all() and torch.equal(r0["state"], r1["state"])
+    elif kind == "simclr":
         model = _simclr()
         x1, x2 = _data()
         out = model(x1, x2)

@@ -83,3 +83,54 @@ def test_diagnostics_do_not_change_training(tmp_path):
     assert [r["step"] for r in recs] == [0, 3, 6] and all(set(r) == DOCUMENTED_KEYS for r in recs)
     assert all(0.0 <= r["grad_share_extra"] <= 1.0 and r["q_hat_norm"] > 0 for r in recs)
     assert not (tmp_path / "diag_off" / "steps.jsonl").exists()
+
+
+def _released_model_configs():
+    """One tiny model config per distinct method setting of the ``released/`` presets."""
+    import dataclasses
+    from hallucinator.methods.factory import model_config_from
+    from hallucinator.presets import PRESETS
+    tiny = dict(backbone="resnet18_cifar", width=4, in_channels=1, dim=16, proj_hidden=None, pred_hidden=8,
+                queue_size=48)
+    seen = {}
+    for name, cfg in PRESETS.items():
+        if name.startswith("released/"):
+            m = dataclasses.replace(model_config_from(cfg), **tiny)
+            seen.setdefault(repr(m), (name, m))
+    return sorted(seen.values(), key=lambda t: t[0])
+
+
+def _train_steps(model_cfg, tmp_path, every: int, steps: int = 3) -> dict:
+    import warnings
+    from hallucinator import build_method
+    torch.manual_seed(0)
+    model = build_method(model_cfg)
+    opt = torch.optim.SGD(model.optimizer_groups(), lr=0.1, momentum=0.9, weight_decay=1e-4)
+    diag = StepDiagnostics(model, tmp_path, every=every, write=False, grads=True)
+    g = torch.Generator().manual_seed(1)
+    for step in range(steps):
+        x1, x2 = torch.randn(8, 1, 8, 8, generator=g), torch.randn(8, 1, 8, 8, generator=g)
+        diag.begin(step)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")                     # one-process shuffle-BN warning
+            out = model(x1, x2)
+        rec = diag.record(out, step, 0, 0.1)
+        assert (rec is not None) == (every > 0)
+        opt.zero_grad(set_to_none=True)
+        out.loss.backward()
+        opt.step()
+    return model.state_dict()
+
+
+@pytest.mark.parametrize("name, model_cfg", _released_model_configs(), ids=lambda v: v if isinstance(v, str) else "")
+def test_released_methods_train_the_same_with_diagnostics_on_and_off(name, model_cfg, tmp_path):
+    """Recording every step must not change the weights (issue 25 item 11: the fused SimCLR loss)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)                                    # tiny tensors: threads only contend
+    try:
+        on, off = _train_steps(model_cfg, tmp_path, every=1), _train_steps(model_cfg, tmp_path, every=0)
+    finally:
+        torch.set_num_threads(threads)
+    for key, value in off.items():
+        if isinstance(value, torch.Tensor):
+            assert torch.equal(on[key], value), f"{name}: {key}"

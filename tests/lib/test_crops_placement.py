@@ -19,17 +19,18 @@ from hallucinator.crops import CenterSuppressedResizedCrop, sample_crop_box, sam
 S, P, ALPHA, N = 28, 0.5, 0.6, 20000
 
 
-def _draw(sampler: str, placement: str, n: int = N, alpha: float = ALPHA) -> torch.Tensor:
+def _draw(sampler: str, placement: str, n: int = N, alpha: float = ALPHA, size: int = S) -> torch.Tensor:
     if sampler == "batched":
         torch.manual_seed(0)
-        return sample_crop_boxes(n, S, S, (0.2, 1.0), p=P, alpha=alpha, placement=placement)
+        return sample_crop_boxes(n, size, size, (0.2, 1.0), p=P, alpha=alpha, placement=placement)
     rng = random.Random(0)
-    return torch.tensor([sample_crop_box(rng, S, S, (0.2, 1.0), p=P, alpha=alpha, placement=placement)
+    return torch.tensor([sample_crop_box(rng, size, size, (0.2, 1.0), p=P, alpha=alpha, placement=placement)
                          for _ in range(n)])
 
 
-def _released_top_pmf(side: int, alpha: float = ALPHA) -> torch.Tensor:
-    """P(top = t | crop side) over t = 0..S-1, from the released formula."""
+def _released_top_pmf(side: int, alpha: float = ALPHA, size: int = S) -> torch.Tensor:
+    """P(top = t | crop side) over t = 0..size-1, from the released formula."""
+    S = size
     lo = max(int(S * (1 - P) / 2) - side // 2, 0)
     hi = min(int(S * (1 + P) / 2) - side // 2, S - side)
     pmf = torch.zeros(S, dtype=torch.float64)
@@ -41,13 +42,13 @@ def _released_top_pmf(side: int, alpha: float = ALPHA) -> torch.Tensor:
     return pmf
 
 
-def _chi2_against_released(tops: torch.Tensor, sides: torch.Tensor) -> float:
+def _chi2_against_released(tops: torch.Tensor, sides: torch.Tensor, alpha: float = ALPHA, size: int = S) -> float:
     """Chi-square p-value of the (side, top) table against the released formula's expectation."""
     observed, expected = [], []
     for side in sides.unique().tolist():
         sel = sides == side
-        exp = _released_top_pmf(side) * int(sel.sum())
-        obs = torch.bincount(tops[sel], minlength=S).double()
+        exp = _released_top_pmf(side, alpha, size) * int(sel.sum())
+        obs = torch.bincount(tops[sel], minlength=size).double()
         keep = exp > 0
         if obs[~keep].sum() > 0:
             return 0.0  # a position the released rule never produces
@@ -61,10 +62,21 @@ def _chi2_against_released(tops: torch.Tensor, sides: torch.Tensor) -> float:
 
 
 @pytest.mark.parametrize("sampler", ["batched", "per-sample"])
-def test_corner_histogram_matches_the_released_formula(sampler):
-    boxes = _draw(sampler, "released")
-    assert _chi2_against_released(boxes[:, 0], boxes[:, 2]) > 1e-3  # rows: top | height
-    assert _chi2_against_released(boxes[:, 1], boxes[:, 3]) > 1e-3  # columns: left | width
+@pytest.mark.parametrize("alpha, size", [(ALPHA, S), (0.1, 28), (0.1, 32)])
+def test_corner_histogram_matches_the_released_formula(sampler, alpha, size):
+    """At alpha 0.1 (every small-scale released config) Python's float64 betavariate returned exactly
+    1.0 in ~1.2 % of draws, putting the corner on ``hi``, which the float32 sampler never does (issue 25)."""
+    boxes = _draw(sampler, "released", alpha=alpha, size=size)
+    assert _chi2_against_released(boxes[:, 0], boxes[:, 2], alpha, size) > 1e-3  # rows: top | height
+    assert _chi2_against_released(boxes[:, 1], boxes[:, 3], alpha, size) > 1e-3  # columns: left | width
+
+
+def test_per_sample_beta_never_reaches_one_at_alpha_01():
+    from hallucinator.crops import BETA_MAX, beta_variate
+    rng = random.Random(0)
+    draws = [beta_variate(rng, 0.1) for _ in range(20000)]
+    assert max(draws) == BETA_MAX < 1.0                        # clamped where float64 gave 1.0
+    assert sum(d == BETA_MAX for d in draws) > 100             # ~10 % sit at the float32 ceiling, as in torch
 
 
 @pytest.mark.parametrize("sampler", ["batched", "per-sample"])

@@ -46,8 +46,12 @@ def _state_fingerprint(module: nn.Module) -> dict[str, torch.Tensor]:
 def linear_probe(backbone: nn.Module, feat_dim: int, train: Dataset, test: Dataset, dataset_name: str,
                  device: torch.device, work_dir: Path, epochs: int = 100, lr: float = 10.0,
                  milestones: tuple[int, ...] = (60, 80), batch_size: int = 512, num_workers: int = 4,
-                 size: Optional[int] = None, seed: int = 0, show_progress: bool = True) -> dict[str, Any]:
-    """Trains the linear classifier; returns {"top1", "top1_best", "best_epoch", "epochs", "history"}."""
+                 size: Optional[int] = None, seed: int = 0, show_progress: bool = True,
+                 drop_last: bool = False) -> dict[str, Any]:
+    """Trains the linear classifier; returns {"top1", "top1_best", "best_epoch", "epochs", "history"}.
+
+    ``drop_last`` drops each epoch's last incomplete training batch (the released ``DDP_linear.py``).
+    """
     info = DATASETS[dataset_name]
     size = size or info.image_size
     norm = Normalize(info.mean, info.std).to(device)
@@ -74,7 +78,7 @@ def linear_probe(backbone: nn.Module, feat_dim: int, train: Dataset, test: Datas
     labelled = [i for i, t in enumerate(train.targets.tolist()) if t >= 0]  # -1: STL-10's unlabeled images
     train_ds = torch.utils.data.Subset(train, labelled) if len(labelled) < len(train) else train
     loader = DataLoader(_Augmented(train_ds, size), batch_size=batch_size, shuffle=True, num_workers=num_workers,
-                        drop_last=False, pin_memory=device.type == "cuda", persistent_workers=num_workers > 0)
+                        drop_last=drop_last, pin_memory=device.type == "cuda", persistent_workers=num_workers > 0)
     bar = tqdm(range(start, epochs), desc="linear probe", disable=not show_progress, dynamic_ncols=True)
     for epoch in bar:
         clf.train()

@@ -80,6 +80,10 @@ class SiameseMethod(nn.Module):
         raises w from 0, where the loss is exactly the baseline's). ``both=True`` hallucinates
         the key too, ``k_hat = H(k, q)`` with its own lambda draw, and the second pair is
         ``(q_hat, k_hat)`` (the released SimSiam, whose loss is symmetric in its two branches).
+        While ``record_pair_losses`` is on, the two pairs' losses are also computed separately for
+        the diagnostics; the returned loss is the same expression as on any other step (with
+        ``fuse_pairs`` the fused one), so recording never changes training. ``loss_fn`` must be
+        free of side effects (InfoNCE and NT-Xent are; ``fuse_pairs`` is refused for SimSiam).
         """
         self._pair_losses = None
         if self.pair_transform is not None:
@@ -89,11 +93,14 @@ class SiameseMethod(nn.Module):
         q_hat = self.hallucinator(q, k)                                        # N x D
         w = self.hallucinator.last_weight
         k2 = self.hallucinator(k, q) if both else k                            # N x D
-        if self.fuse_pairs and w == 1.0 and not self.record_pair_losses:
-            return loss_fn(torch.cat([q, q_hat]), torch.cat([k, k2])), q, k, q_hat  # 2N rows
-        pair, extra = loss_fn(q, k), loss_fn(q_hat, k2)
-        if self.record_pair_losses:
+        fused = self.fuse_pairs and w == 1.0
+        pair = extra = None
+        if self.record_pair_losses or not fused:
+            pair, extra = loss_fn(q, k), loss_fn(q_hat, k2)
+        if self.record_pair_losses:   # diagnostics read them; the training loss below is unchanged
             self._pair_losses = (pair, extra, w)
+        if fused:
+            return loss_fn(torch.cat([q, q_hat]), torch.cat([k, k2])), q, k, q_hat  # 2N rows
         return (pair + w * extra) / (1.0 + w), q, k, q_hat
 
     def optimizer_groups(self) -> list[dict]:

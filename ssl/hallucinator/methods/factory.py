@@ -40,7 +40,8 @@ class ModelConfig:
     zero_init_residual: bool = False       # zero each residual branch's last BN weight (released SimSiam)
     dim: Optional[int] = None              # embedding width; 128 (SimSiam: 512 small, 2048 R50)
     proj_hidden: Optional[int] = None      # projector hidden width; backbone feature width
-    proj_layers: Optional[int] = None      # SimSiam projector Linear layers; 2 small, 3 R50 (released: 3)
+    proj_layers: Optional[int] = None      # projector Linear layers. SimSiam: 2 small, 3 R50 (released: 3);
+    #                                      MoCo: 1 (v1, linear) or 2 (v2, MLP); None = the method's own
     proj_batch_norm: Optional[bool] = None  # SimCLR projector BN; None = true (released code: false)
     pred_hidden: Optional[int] = None      # SimSiam predictor hidden width; 128 small, 512 R50
     fix_pred_lr: bool = False              # SimSiam: the predictor keeps the base lr (released configs: true)
@@ -58,6 +59,7 @@ class ModelConfig:
     hallucinator_layers: Optional[int] = None   # n; overrides the preset
     beta_range: Optional[tuple[float, float]] = None  # (beta1, beta2); overrides the preset
     lambda_per_sample: bool = False        # one lambda per sample instead of per iteration
+    lambda_per_rank: bool = False          # each process its own lambda (released: unseeded per rank); still seeded
     train_hallucinator: bool = True        # false = the released SimSiam bug: H left out of the optimizer
     hallucinate_at: Placement = "predictor"  # SimSiam: predictor (released code) or projector (Fig 2)
     hallucinate_views: HallucinateViews = "both"  # SimSiam: both (released: p1_hat and p2_hat) or query (p1_hat only)
@@ -90,7 +92,7 @@ def build_method(cfg: ModelConfig) -> SiameseMethod:
             kw["hallucinator"] = Hallucinator.from_preset(
                 cfg.hallucinator_preset, dim, layers=cfg.hallucinator_layers, beta=cfg.beta_range,
                 per_sample=cfg.lambda_per_sample or None, warmup_steps=cfg.hallucinator_warmup_steps,
-                seed=cfg.seed)
+                seed=cfg.seed, per_rank=cfg.lambda_per_rank)
             if not cfg.train_hallucinator:
                 kw["hallucinator"].requires_grad_(False)
         if cfg.extrapolation == "symmetric":

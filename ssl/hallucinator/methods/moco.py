@@ -95,10 +95,16 @@ class MoCo(SiameseMethod):
 DEFAULT_TEMPERATURE = {"mocov1": 0.07, "mocov2": 0.2}
 
 
+DEFAULT_HEAD_LAYERS = {"mocov1": 1, "mocov2": 2}
+
+
 def build(cfg, backbone: torch.nn.Module, extras) -> MoCo:
-    """MoCo from a ``ModelConfig``: D 128; v1 a linear head and T 0.07, v2 an MLP head and T 0.2."""
+    """MoCo from a ``ModelConfig``: D 128; v1 a linear head and T 0.07, v2 an MLP head
+    (Linear-ReLU-Linear) and T 0.2. ``proj_layers`` overrides the head's Linear count (the released
+    MoCo v1 Hallucinator configs use the MLP head)."""
     dim, feat = cfg.dim or 128, backbone.out_dim
-    projector = mlp([feat, dim]) if cfg.method == "mocov1" else mlp([feat, cfg.proj_hidden or feat, dim])
+    layers = cfg.proj_layers or DEFAULT_HEAD_LAYERS[cfg.method]
+    projector = mlp([feat, *[cfg.proj_hidden or feat] * (layers - 1), dim])
     return MoCo(Encoder(backbone, projector), dim, queue_size=cfg.queue_size, momentum=cfg.moco_momentum,
                 temperature=cfg.temperature or DEFAULT_TEMPERATURE[cfg.method], shuffle_bn=cfg.shuffle_bn,
                 enqueue_twice=cfg.moco_enqueue_twice, **extras(dim))

@@ -4,6 +4,8 @@
 iteration; ``epoch_cosine`` is the authors' released schedule (ContrastiveCrop's ``_get_lr``): a
 cosine per EPOCH with no warmup, the value held for every step of the epoch. Both anneal from
 ``lr`` towards ``min_ratio * lr`` (the released small-scale configs use 0.1, ImageNet 0).
+``multistep`` is the released ``MultiStep`` type (MoCo v1 ImageNet configs): ``lr x decay^j`` in
+an epoch that has passed j milestones, held per epoch, no warmup.
 """
 from __future__ import annotations
 
@@ -47,13 +49,27 @@ def epoch_cosine(base_lr: float, epochs: int, steps_per_epoch: int, min_ratio: f
     return per_epoch.repeat_interleave(steps_per_epoch)
 
 
+def multistep(base_lr: float, epochs: int, steps_per_epoch: int, milestones: tuple[int, ...] = (60, 80),
+              decay: float = 0.1) -> torch.Tensor:
+    """Released ``MultiStep``: every step of epoch e (0-based) runs at ``lr * decay ** j``, j the number
+    of milestones ``<= e`` (the released 1-based rule ``#{m : epoch > m}``): with milestones (60, 80)
+    and decay 0, epochs 0-59 at ``lr`` and 0 from epoch 60 (the released epoch 61) on."""
+    if epochs < 1 or steps_per_epoch < 1 or not 0.0 <= decay <= 1.0:
+        raise ValueError(f"need epochs, steps_per_epoch >= 1 and 0 <= decay <= 1, got {epochs}, {steps_per_epoch}, {decay}")
+    per_epoch = torch.tensor([base_lr * decay ** sum(m <= e for m in milestones) for e in range(epochs)],
+                             dtype=torch.float64)
+    return per_epoch.repeat_interleave(steps_per_epoch)
+
+
 def build_schedule(name: str, base_lr: float, epochs: int, steps_per_epoch: int, warmup_epochs: float = 0.0,
-                   min_ratio: float = 0.0) -> torch.Tensor:
+                   min_ratio: float = 0.0, milestones: tuple[int, ...] = (60, 80), decay: float = 0.1) -> torch.Tensor:
     """The schedule called ``name`` (one of ``LR_SCHEDULES``) for a whole run."""
     if name == "cosine":
         return warmup_cosine(base_lr, epochs * steps_per_epoch, int(round(warmup_epochs * steps_per_epoch)), min_ratio)
+    if name in ("epoch_cosine", "multistep") and warmup_epochs:
+        raise ValueError(f"lr_schedule={name} has no warmup; set warmup_epochs=0")
     if name == "epoch_cosine":
-        if warmup_epochs:
-            raise ValueError("lr_schedule=epoch_cosine has no warmup; set warmup_epochs=0")
         return epoch_cosine(base_lr, epochs, steps_per_epoch, min_ratio)
+    if name == "multistep":
+        return multistep(base_lr, epochs, steps_per_epoch, milestones, decay)
     raise ValueError(f"lr_schedule must be one of {LR_SCHEDULES}, got {name!r}")

@@ -22,8 +22,9 @@ it is about to take, computed from that step's own batch (no extra forward pass,
 The gradient norms come from ``torch.autograd.grad`` on the step's graph (retained), so they cost
 two extra backward passes on recorded steps only, and leave ``.grad`` untouched. They are null
 with several processes (DDP's reducer expects exactly one backward) and without the Hallucinator.
-On a recorded step the two pairs' losses are computed separately even when ``fuse_pairs`` is on
-(the same value up to rounding). The file is truncated on resume to the steps before the
+On a recorded step the two pairs' losses are computed separately for the record, in addition to
+the training loss, which stays the one of every other step (with ``fuse_pairs`` the fused loss):
+the weights after training are the same with diagnostics on or off. The file is truncated on resume to the steps before the
 checkpoint, so a resumed run's file equals an uninterrupted run's.
 """
 from __future__ import annotations

@@ -88,7 +88,7 @@ class Trainer:
                                          weight_decay=cfg.weight_decay)
         steps = self.data.steps_per_epoch
         self.lrs = build_schedule(cfg.lr_schedule, cfg.lr, cfg.epochs, steps, cfg.warmup_epochs,
-                                  cfg.lr_min_ratio)
+                                  cfg.lr_min_ratio, cfg.lr_milestones, cfg.lr_decay)
         self.scaler = torch.amp.GradScaler(self.device.type, enabled=cfg.precision == "fp16")
         self.autocast_dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(cfg.precision)
         self.ddp = (nn.parallel.DistributedDataParallel(self.model, device_ids=[self.dist.local_rank] if self.device.type == "cuda" else None)
