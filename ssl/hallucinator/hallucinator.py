@@ -28,8 +28,8 @@ Defaults and where the paper and the authors' released code differ:
 
 Stabilised variants (named presets; not in the paper, the defaults stay paper-faithful). At
 initialisation H_theta's output is mostly its bias, unrelated to q, and its gradient into the
-backbone dominates the original pair's (DESIGN.md 3b, "Early dynamics"). Each variant removes
-one cause:
+backbone dominates the original pair's (measured in docs/results.md, "Why the Hallucinator loses
+at short schedules"). Each variant removes one cause:
   * ``warmup``: the extra pair's loss weight w rises linearly from 0 to 1 over ``warmup_steps``
     training calls; the method loss becomes ``(L(q, k) + w L(q_hat, k)) / (1 + w)`` (w = 1: the
     paper's average; w = 0: exactly the baseline loss). See ``extra_pair_weight``.
