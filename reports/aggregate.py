@@ -18,6 +18,7 @@ from pathlib import Path
 import pandas as pd
 
 from hallucinator import rundir
+from hallucinator.config import TrainConfig, to_dict
 
 from .suites import canonical_dataset, level_of, variant_of
 
@@ -90,9 +91,21 @@ def read_metrics(path: Path) -> tuple[pd.DataFrame, list[str]]:
     return frame, warnings
 
 
+def _defaults() -> dict:
+    """Every config key's default, as config.json spells it (a JSON round trip of ``TrainConfig()``)."""
+    return json.loads(json.dumps(to_dict(TrainConfig()), default=str))
+
+
+DEFAULTS = _defaults()
+
+
 def config_id(config: dict) -> str:
-    """Short hash of the config's defining keys (``rundir.defining_config``): same id = same recipe."""
-    blob = json.dumps(rundir.defining_config(config), sort_keys=True, default=str)
+    """Short hash of the config's defining keys (``rundir.defining_config``): same id = same recipe.
+
+    Keys at their default value are left out, so a run written before a key existed and a run
+    written after, with the key at its default, share one id."""
+    defining = {k: v for k, v in rundir.defining_config(config).items() if k not in DEFAULTS or DEFAULTS[k] != v}
+    blob = json.dumps(defining, sort_keys=True, default=str)
     return hashlib.sha1(blob.encode()).hexdigest()[:8]
 
 

@@ -130,3 +130,15 @@ def test_wrongly_typed_values_go_to_the_problems_page_not_a_crash(tmp_path):
     assert list(coll.runs.run_name) == [good.name]
     [reason] = coll.problems[coll.problems.run_dir == str(bad)].reason
     assert reason.startswith("wrongly typed or missing value (ValueError")
+
+
+def test_config_id_ignores_keys_added_later_at_their_default():
+    """A run written before a config key existed and one written after (key at its default) are one recipe."""
+    from reports.aggregate import DEFAULTS, config_id
+    from reports_fixtures import engine_config
+    new = engine_config("mocov2", suite="schedule", row="baseline")
+    old = {k: v for k, v in new.items() if k not in ("lr_milestones", "lr_decay", "linear_drop_last", "lambda_per_rank")}
+    assert len(old) < len(new) and all(new[k] == DEFAULTS[k] for k in set(new) - set(old))
+    assert config_id(old) == config_id(new)
+    assert config_id(new) != config_id({**new, "lr_decay": 0.5})          # a changed value is a changed recipe
+    assert config_id(new) == config_id({**new, "seed": 7})                 # the seed is not part of the recipe
