@@ -19,6 +19,11 @@ import sys
 import time
 from pathlib import Path
 
+import pandas as pd
+
+from reports.tables import pipe_table
+
+
 def _candidate(width: int, size: int, epochs: int, images: int, batch: int, momentum: float) -> tuple[str, ...]:
     return (f"width={width}", f"image_size={size}", f"epochs={epochs}", f"train_subset={images}",
             f"batch_size={batch}", f"moco_momentum={momentum}")
@@ -94,12 +99,12 @@ def main(argv: list[str] | None = None) -> int:
 def markdown(log: Path) -> str:
     """One row per (candidate, method): top-1, the gain over random weights, minutes."""
     rows = [json.loads(line) for line in log.read_text().splitlines() if line.strip()]
-    out = ["| candidate | method | fast-linear top-1 | random weights | Δ | pretrain min | pretrain + probe min |",
-           "|---|---|---|---|---|---|---|"]
-    for r in rows:
-        out.append(f"| {r['candidate']} | {r['method']} | {r['top1']:.2f} | {r['random_init_top1']:.2f} | "
-                   f"{r['top1'] - r['random_init_top1']:+.2f} | {r['pretrain_min']:.2f} | {r['total_min']:.2f} |")
-    return "\n".join(out)
+    return pipe_table(pd.DataFrame([{
+        "candidate": r["candidate"], "method": r["method"], "fast-linear top-1": f"{r['top1']:.2f}",
+        "random weights": f"{r['random_init_top1']:.2f}", "Δ": f"{r['top1'] - r['random_init_top1']:+.2f}",
+        "pretrain min": f"{r['pretrain_min']:.2f}", "pretrain + probe min": f"{r['total_min']:.2f}"} for r in rows],
+        columns=["candidate", "method", "fast-linear top-1", "random weights", "Δ", "pretrain min",
+                 "pretrain + probe min"]))
 
 
 if __name__ == "__main__":

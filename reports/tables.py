@@ -409,14 +409,19 @@ def _cells(table: Table) -> tuple[list[str], list[list[str]]]:
     return [str(c) for c in frame.columns], [[str(v) for v in row] for row in frame.itertuples(index=False)]
 
 
+def pipe_table(frame: pd.DataFrame) -> str:
+    """A frame as a GitHub Markdown pipe table (missing cells as a dash, ``|`` escaped): the one
+    Markdown table writer of the suite (reports, benchmarks and GPU checks alike)."""
+    frame = frame.fillna(DASH)
+    esc = lambda s: str(s).replace("|", "\\|")  # noqa: E731
+    lines = ["| " + " | ".join(esc(c) for c in frame.columns) + " |", "|" + "|".join("---" for _ in frame.columns) + "|"]
+    lines += ["| " + " | ".join(esc(v) for v in row) + " |" for row in frame.itertuples(index=False)]
+    return "\n".join(lines)
+
+
 def to_markdown(table: Table) -> str:
     """GitHub Markdown: bold title, caption, pipe table."""
-    head, body = _cells(table)
-    esc = lambda s: s.replace("|", "\\|")  # noqa: E731
-    lines = [f"**{table.title}.** {table.caption}", "", "| " + " | ".join(map(esc, head)) + " |",
-             "|" + "|".join("---" for _ in head) + "|"]
-    lines += ["| " + " | ".join(map(esc, r)) + " |" for r in body]
-    return "\n".join(lines) + "\n"
+    return f"**{table.title}.** {table.caption}\n\n{pipe_table(table.frame)}\n"
 
 
 _TEX = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_",
