@@ -56,7 +56,8 @@ STEP_KEYS = ("step", "epoch", "lr", "loss", "q_norm", "k_norm", "q_hat_norm", "s
              "q_pairwise_cos", "q_hat_pairwise_cos", "q_erank", "lambda", "extra_weight", "grad_norm_pair",
              "grad_norm_extra", "grad_share_extra")  # written by training/step_diagnostics.py
 EVAL_KEYS = ("status", "probes")
-PROBE_KEYS = ("top1", "top1_best", "epochs", "labels", "n_train", "n_test", "k", "g2", "n", "seconds")
+PROBE_KEYS = ("top1", "top1_best", "epochs", "labels", "n_train", "n_test", "skipped_train", "skipped_test", "k", "g2",
+              "n", "seconds")
 
 
 def write_atomic(path: str | Path, write: Callable[[IO], None], binary: bool = False) -> None:
