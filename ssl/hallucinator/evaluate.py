@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -142,7 +143,8 @@ def evaluate(run_dir: Path, probes: list[str], cfg: TrainConfig, baseline: str |
                 raise ValueError(f"features_2d needs a 2-D embedding (dim=2), this run has dim={emb.shape[1]}")
             emb = torch.nn.functional.normalize(emb, dim=1)
             g2 = uniformity(emb).item()
-            np.savez(run_dir / rundir.FEATURES_2D, features=emb.numpy(), labels=labels.numpy(), g2=g2)
+            rundir.write_atomic(run_dir / rundir.FEATURES_2D, binary=True, write=lambda f: np.savez(
+                f, features=emb.numpy(), labels=labels.numpy(), g2=g2))  # a full disk leaves no partial file
             res = {"g2": g2, "n": emb.shape[0], "skipped_test": _num_skipped(test)}
         if "top1" in res:  # how many labelled images the probe saw; n_test: those it scored
             res.update(n_train=res["labels"] if isinstance(res.get("labels"), int) else len(train) - _num_skipped(train),
@@ -185,6 +187,7 @@ def main(argv: list[str] | None = None) -> int:
     if not args.baseline and not cfg_path.exists():
         print(f"error: {args.run_dir} has no config.json: not a run directory", file=sys.stderr)
         return 2
+    previous = _link_previous(args.run_dir / rundir.EVAL)
     try:
         if args.baseline:
             cfg = load_config(args.config, args.overrides)
@@ -194,21 +197,49 @@ def main(argv: list[str] | None = None) -> int:
         evaluate(args.run_dir, probes, cfg, baseline=args.baseline, linear_epochs=args.linear_epochs,
                  linear_lr=args.linear_lr, linear_batch=args.linear_batch)
     except Exception as e:
-        _mark_failed(args.run_dir / rundir.EVAL, e)
+        _mark_failed(args.run_dir / rundir.EVAL, e, previous)
         if cli_errors.debug_requested(args.debug):
             raise
         return cli_errors.report(e)
+    finally:
+        if previous is not None:
+            previous.unlink(missing_ok=True)
     return 0
 
 
-def _mark_failed(path: Path, exc: Exception) -> None:
-    """An eval.json left "running" by a failed probe says "failed" and why (finished probes stay)."""
+def _link_previous(path: Path) -> Path | None:
+    """A hard link to the eval.json this command starts from (absent if there is none), so that it
+    can be put back without writing a byte; None where the file system has no hard links."""
+    previous = path.with_name(f".{path.name}.previous")
+    try:
+        previous.unlink(missing_ok=True)
+        if path.exists():
+            os.link(path, previous)
+    except OSError:
+        return None
+    return previous
+
+
+def _mark_failed(path: Path, exc: Exception, previous: Path | None = None) -> None:
+    """An eval.json left "running" by a failed probe says "failed" and why (finished probes stay).
+    When even that cannot be written (a full disk), the eval.json this command started from is
+    put back by a rename (``previous``, from ``_link_previous``), so none is left "running"."""
     try:
         result = json.loads(path.read_text())
         if result.get("status") == "running":
             write_json(path, {**result, "status": "failed", "error": f"{type(exc).__name__}: {exc}"})
-    except (OSError, ValueError):
+    except ValueError:
         pass
+    except OSError:
+        if previous is None:
+            return
+        try:
+            if previous.exists():
+                os.replace(previous, path)
+            else:
+                path.unlink(missing_ok=True)
+        except OSError:
+            pass
 
 
 if __name__ == "__main__":
