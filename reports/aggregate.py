@@ -77,7 +77,7 @@ def _check_size(path: Path, cap: int) -> None:
     except OSError as err:
         raise RunProblem(f"unreadable {path.name} ({type(err).__name__}: {err})") from err
     if size > cap:
-        raise RunProblem(f"{path.name} is {size / 2**20:.0f} MiB, over the {cap / 2**20:.0f} MiB a report reads")
+        raise RunProblem(f"{path.name} is {size} bytes, over the {cap} a report reads (too large to be a run's)")
 
 
 def _number(value) -> float:

@@ -147,3 +147,21 @@ def test_build_with_every_kind_of_bad_input_finishes_and_lists_them(tmp_path, ca
         assert problems[problems.run_dir.str.endswith(kind)].reason.str.contains("features_2d.npz").any(), kind
     assert problems.reason.str.contains("steps.jsonl").sum() == 3
     assert not (tmp_path / "pickle_ran").exists()
+
+
+def test_inputs_over_their_size_cap_exclude_the_run_with_the_reason(tmp_path, monkeypatch):
+    from reports import aggregate
+    good = make_run(tmp_path, "good", suite="fig4", hallucinator=True)
+    big_log = make_run(tmp_path, "big_log", suite="fig4", seed=1)
+    big_json = make_run(tmp_path, "big_json", suite="fig4", seed=2)
+    monkeypatch.setattr(aggregate, "MAX_LOG_BYTES", 4096)
+    monkeypatch.setattr(aggregate, "MAX_JSON_BYTES", 4096)
+    with open(big_log / rundir.METRICS, "a") as f:
+        f.write((json.dumps({"epoch": 9, "loss": 1.0}) + "\n") * 200)
+    eval_json = json.loads((big_json / rundir.EVAL).read_text())
+    rundir.write_json(big_json / rundir.EVAL, {**eval_json, "padding": "x" * 5000})
+    coll = collect(tmp_path, suite="fig4")
+    assert list(coll.runs.run_name) == [good.name]
+    reasons = dict(zip(coll.problems.run_dir, coll.problems.reason))
+    assert reasons[str(big_log)].startswith("metrics.jsonl is ") and "over the 4096 a report reads" in reasons[str(big_log)]
+    assert reasons[str(big_json)].startswith("eval.json is")
