@@ -402,12 +402,16 @@ def pretrain_top1(pretrain_run: str | None, root: Path) -> float | None:
 
 
 def find_run_dirs(root: Path) -> list[Path]:
-    """All directories under ``root`` holding config.json or results.json (not descended)."""
+    """All directories under ``root`` holding config.json or results.json.
+
+    A run directory's own sub-folders are searched too (its ``tensorboard/`` aside): a run written
+    by an older version with ``run_name=.`` into a suite's folder must not hide the runs beside it.
+    """
     found = []
     for dirpath, dirnames, filenames in os.walk(root):
         if rundir.CONFIG in filenames or rundir.TRANSFER_RESULTS in filenames:
             found.append(Path(dirpath))
-            dirnames[:] = []
+            dirnames[:] = [d for d in dirnames if d != rundir.TENSORBOARD]
         dirnames.sort()
     return sorted(found)
 

@@ -165,3 +165,16 @@ def test_inputs_over_their_size_cap_exclude_the_run_with_the_reason(tmp_path, mo
     reasons = dict(zip(coll.problems.run_dir, coll.problems.reason))
     assert reasons[str(big_log)].startswith("metrics.jsonl is ") and "over the 4096 a report reads" in reasons[str(big_log)]
     assert reasons[str(big_json)].startswith("eval.json is")
+
+
+def test_a_run_written_into_its_profile_folder_does_not_hide_the_runs_beside_it(tmp_path):
+    siblings = [make_run(tmp_path, f"s{seed}", suite="fig4", seed=seed) for seed in range(3)]
+    profile_dir = siblings[0].parent  # what run_name=. wrote before run names were checked
+    for name in ("config.json", "run.json", "eval.json", "metrics.jsonl"):
+        (profile_dir / name).write_bytes((siblings[0] / name).read_bytes())
+    (siblings[0] / "tensorboard").mkdir()
+    (siblings[0] / "tensorboard" / "config.json").write_text("{}")  # never read as a run
+    coll = collect(tmp_path, suite="fig4")
+    found = set(coll.runs.run_dir) | set(coll.problems.run_dir)
+    assert {str(s) for s in siblings} <= found and str(profile_dir) in found
+    assert not any("tensorboard" in d for d in found)
