@@ -4,7 +4,10 @@ A run directory is any directory holding ``config.json`` (pre-training + evaluat
 ``results.json`` (detection-transfer runs, Table 7). Only *finished* runs with a finished
 evaluation enter the numbers; every other run is listed in ``problems`` with the reason and is
 never mixed into ``results``. Non-fatal issues (a truncated last metrics line, a probe with an
-invalid value) keep the run but are listed as warnings (``excluded=False``).
+invalid value, an unusable ``features_2d.npz``) keep the run but are listed as warnings
+(``excluded=False``). Every input is checked for size, type and shape before it is used: JSON
+files and logs over their size cap are refused, logs skip the lines they cannot use, and
+``features_2d.npz`` is read by ``read_features_2d``.
 """
 from __future__ import annotations
 
@@ -12,9 +15,11 @@ import hashlib
 import json
 import math
 import os
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from hallucinator import rundir
@@ -28,6 +33,10 @@ PROBLEM_COLUMNS = ["run_dir", "suite", "profile", "excluded", "reason"]
 # An embedding has collapsed when its uniformity G2 (Eq 6; 1 = all points equal, 0.207 = uniform
 # on the circle) or the mean pairwise cosine of its queries (steps.jsonl) is this close to 1.
 COLLAPSE_AT = 0.9
+# Size caps of report inputs (far above what any run writes: ImageNet's features_2d.npz is ~1 MB).
+MAX_JSON_BYTES = 16 * 2**20
+MAX_LOG_BYTES = 256 * 2**20
+MAX_FEATURES_BYTES = 64 * 2**20
 
 
 class RunProblem(Exception):
@@ -53,6 +62,7 @@ class Collection:
 
 def read_json(path: Path) -> dict:
     """Parse a JSON object from ``path``; raise ``RunProblem`` naming the file if it is bad."""
+    _check_size(path, MAX_JSON_BYTES)
     try:
         obj = json.loads(path.read_text())
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
@@ -62,8 +72,33 @@ def read_json(path: Path) -> dict:
     return obj
 
 
-def read_metrics(path: Path) -> tuple[pd.DataFrame, list[str]]:
-    """Read ``metrics.jsonl`` tolerating a truncated last line; return (frame, warnings)."""
+def _check_size(path: Path, cap: int) -> None:
+    try:
+        size = path.stat().st_size
+    except OSError as err:
+        raise RunProblem(f"unreadable {path.name} ({type(err).__name__}: {err})") from err
+    if size > cap:
+        raise RunProblem(f"{path.name} is {size} bytes, over the {cap} a report reads (too large to be a run's)")
+
+
+def _number(value) -> float:
+    """A JSON value as a float: NaN unless it is a number (bool, string, or an int too big for a float)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return math.nan
+    try:
+        return float(value)
+    except OverflowError:
+        return math.nan
+
+
+def read_log(path: Path, keys: tuple[str, ...], order: str) -> tuple[pd.DataFrame, list[str]]:
+    """Read a JSONL log (``metrics.jsonl``, ``steps.jsonl``) line by line; return (frame, warnings).
+
+    A line that is not a JSON object (torn, garbage, not UTF-8, a bare number) or whose ``order``
+    key (epoch, step) is not a finite number is skipped with a warning; every value of ``keys``
+    becomes a float (NaN if it is not a number); of repeated ``order`` values the last line is kept.
+    """
+    _check_size(path, MAX_LOG_BYTES)
     warnings: list[str] = []
     rows = []
     lines = path.read_text(errors="replace").splitlines()
@@ -74,20 +109,23 @@ def read_metrics(path: Path) -> tuple[pd.DataFrame, list[str]]:
             row = json.loads(line)
             if not isinstance(row, dict):
                 raise ValueError("not an object")
-            rows.append(row)
-        except (json.JSONDecodeError, ValueError):
+        except ValueError:  # JSONDecodeError, an int of too many digits, not an object
             where = "last line truncated" if i == len(lines) else f"line {i} invalid"
-            warnings.append(f"metrics.jsonl: {where} (ignored)")
+            warnings.append(f"{path.name}: {where} (ignored)")
+            continue
+        row.update({k: _number(row[k]) for k in keys if k in row})
+        if not math.isfinite(row.get(order, math.nan)):
+            warnings.append(f"{path.name}: line {i} has no numeric {order} (ignored)")
+            continue
+        rows.append(row)
     frame = pd.DataFrame(rows)
-    for col in rundir.METRIC_KEYS:  # null -> NaN, so columns are float even when a key is always null
-        if col in frame:
-            frame[col] = pd.to_numeric(frame[col], errors="coerce")
-    if "epoch" in frame:
-        dups = sorted({int(e) for e in frame.loc[frame["epoch"].duplicated(), "epoch"].dropna()})
+    if order in frame:
+        dups = sorted({float(e) for e in frame.loc[frame[order].duplicated(), order]})
         if dups:  # e.g. a run killed between writing an epoch's line and its checkpoint, then resumed
-            warnings.append(f"metrics.jsonl: duplicate epoch(s) {dups} (the last line of each is kept)")
-            frame = frame.drop_duplicates("epoch", keep="last")
-        frame = frame.sort_values("epoch").reset_index(drop=True)
+            dups = [int(e) if e.is_integer() else e for e in dups]
+            warnings.append(f"{path.name}: duplicate {order}(s) {dups} (the last line of each is kept)")
+            frame = frame.drop_duplicates(order, keep="last")
+        frame = frame.sort_values(order).reset_index(drop=True)
     return frame, warnings
 
 
@@ -97,6 +135,78 @@ def _defaults() -> dict:
 
 
 DEFAULTS = _defaults()
+
+
+def read_metrics(path: Path) -> tuple[pd.DataFrame, list[str]]:
+    """``metrics.jsonl`` by ``read_log``: one row per epoch."""
+    return read_log(path, rundir.METRIC_KEYS, "epoch")
+
+
+def read_steps(path: Path) -> tuple[pd.DataFrame, list[str]]:
+    """``steps.jsonl`` by ``read_log``: one row per recorded step."""
+    return read_log(path, rundir.STEP_KEYS, "step")
+
+
+def _npy_header(archive: zipfile.ZipFile, member: zipfile.ZipInfo) -> tuple[tuple[int, ...], np.dtype]:
+    """The shape and dtype an ``.npy`` member of an npz declares, read from its header only."""
+    with archive.open(member) as f:
+        version = np.lib.format.read_magic(f)
+        if version == (1, 0):
+            shape, _, dtype = np.lib.format.read_array_header_1_0(f)
+        elif version == (2, 0):
+            shape, _, dtype = np.lib.format.read_array_header_2_0(f)
+        else:
+            raise ValueError(f"unsupported .npy version {version}")
+        header_end = f.tell()
+    if dtype.hasobject:
+        raise ValueError(f"{member.filename} holds Python objects (a pickle); only numbers are read")
+    claimed = math.prod(shape) * dtype.itemsize
+    if claimed > member.file_size - header_end:
+        raise ValueError(f"{member.filename} claims {claimed} bytes of data, the file holds "
+                         f"{member.file_size - header_end}")
+    return shape, dtype
+
+
+def read_features_2d(path: Path) -> tuple[np.ndarray, np.ndarray | None, float | None]:
+    """Fig 5's ``features_2d.npz``: (N x 2 float features, N labels or None, G2 or None).
+
+    Checked before anything is loaded: the file's size (``MAX_FEATURES_BYTES``), that it is an
+    npz, and each array's shape and dtype from its ``.npy`` header against the bytes it holds
+    (so a header cannot claim a huge array); arrays load with ``allow_pickle=False``. Then
+    ``features`` must be a finite N x 2 numeric array (N >= 1), ``labels`` N integers, ``g2`` a
+    finite scalar. Raises ``RunProblem`` naming what is wrong.
+    """
+    _check_size(path, MAX_FEATURES_BYTES)
+    try:
+        with zipfile.ZipFile(path) as archive:
+            members = {m.filename: m for m in archive.infolist()}
+            if sum(m.file_size for m in members.values()) > MAX_FEATURES_BYTES:
+                raise ValueError(f"its arrays unpack to more than {MAX_FEATURES_BYTES // 2**20} MiB")
+            shapes = {name[:-4]: _npy_header(archive, m) for name, m in members.items() if name.endswith(".npy")}
+        if "features" not in shapes:
+            raise ValueError(f"no 'features' array (arrays: {sorted(shapes) or 'none'})")
+        with np.load(path, allow_pickle=False) as data:
+            arrays = {k: data[k] for k in ("features", "labels", "g2") if k in shapes}
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as err:
+        raise RunProblem(f"unusable {path.name} ({type(err).__name__}: {err})") from err
+    feats = arrays["features"]
+    n = len(feats) if feats.ndim else 0
+    if feats.ndim != 2 or feats.shape[1] != 2 or n == 0 or feats.dtype.kind not in "fiu":
+        raise RunProblem(f"unusable {path.name} (features must be N x 2 numbers, got shape "
+                         f"{feats.shape} of {feats.dtype})")
+    feats = feats.astype(float)
+    if not np.isfinite(feats).all():
+        raise RunProblem(f"unusable {path.name} (features hold NaN or inf)")
+    labels = arrays.get("labels")
+    if labels is not None and (labels.shape != (n,) or labels.dtype.kind not in "iu"):
+        raise RunProblem(f"unusable {path.name} (labels must be {n} integers, got shape {labels.shape} "
+                         f"of {labels.dtype})")
+    g2 = arrays.get("g2")
+    if g2 is not None:
+        if g2.shape != () or g2.dtype.kind not in "fiu" or not np.isfinite(g2):
+            raise RunProblem(f"unusable {path.name} (g2 must be one finite number)")
+        g2 = float(g2)
+    return feats, labels, g2
 
 
 def config_id(config: dict) -> str:
@@ -155,7 +265,7 @@ def _last(path: Path, key: str) -> float | None:
     """The last finite value of ``key`` in a JSONL log (None if the log or the key is absent)."""
     if not path.exists():
         return None
-    frame, _ = read_metrics(path)
+    frame, _ = read_steps(path) if path.name == rundir.STEPS else read_metrics(path)
     if key not in frame:
         return None
     values = pd.to_numeric(frame[key], errors="coerce").dropna()
@@ -233,6 +343,15 @@ def load_run(run_dir: Path) -> tuple[dict, list[dict], list[str]]:
         warnings += read_metrics(metrics)[1]
     elif not baseline:
         warnings.append("no metrics.jsonl (no training curves)")
+    if (run_dir / rundir.STEPS).exists():
+        warnings += read_steps(run_dir / rundir.STEPS)[1]
+    has_features = (run_dir / rundir.FEATURES_2D).exists()
+    if has_features:
+        try:
+            read_features_2d(run_dir / rundir.FEATURES_2D)
+        except RunProblem as err:
+            warnings.append(f"{err}; no Fig 5 panel for this run")
+            has_features = False
     suite = config["suite"]
     record = {
         "run_dir": str(run_dir), "run_name": run_dir.name, "suite": suite,
@@ -249,7 +368,7 @@ def load_run(run_dir: Path) -> tuple[dict, list[dict], list[str]]:
         "batch_size": None if baseline else config.get("batch_size"), "seed": int(config["seed"]),
         "steps": 0 if baseline else optimizer_steps(config),
         "level": level_of(suite, config["row"]), "config_id": config_id({**config, "kind": kind}),
-        "has_metrics": metrics.exists(), "has_features": (run_dir / rundir.FEATURES_2D).exists(),
+        "has_metrics": metrics.exists(), "has_features": has_features,
         "collapse": "" if baseline else collapse_of(run_dir, evaluation),
         **{f"prov_{k}": prov.get(k) for k in ("git_commit", "git_dirty", "torch", "cuda",
                                                 "device_name", "world_size", "command",
@@ -306,12 +425,16 @@ def pretrain_top1(pretrain_run: str | None, root: Path) -> float | None:
 
 
 def find_run_dirs(root: Path) -> list[Path]:
-    """All directories under ``root`` holding config.json or results.json (not descended)."""
+    """All directories under ``root`` holding config.json or results.json.
+
+    A run directory's own sub-folders are searched too (its ``tensorboard/`` aside): a run written
+    by an older version with ``run_name=.`` into a suite's folder must not hide the runs beside it.
+    """
     found = []
     for dirpath, dirnames, filenames in os.walk(root):
         if rundir.CONFIG in filenames or rundir.TRANSFER_RESULTS in filenames:
             found.append(Path(dirpath))
-            dirnames[:] = []
+            dirnames[:] = [d for d in dirnames if d != rundir.TENSORBOARD]
         dirnames.sort()
     return sorted(found)
 

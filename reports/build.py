@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from hallucinator.rundir import write_atomic
+
 from .aggregate import Collection, collect
 from .dynamics import dynamics_figures, dynamics_tables
 from .figures import build_figures
@@ -93,6 +95,10 @@ def _relative(frame: pd.DataFrame, runs: Path) -> pd.DataFrame:
     return frame
 
 
+def _write_csv(frame: pd.DataFrame, path: Path) -> None:
+    write_atomic(path, lambda f: frame.to_csv(f, index=False))
+
+
 def build_suite(runs: str | Path, out: str | Path, suite: str, profile: str | None = None) -> BuildResult:
     """Read ``runs``, write ``out/<suite>/<suite>.pdf`` and the tables beside it.
 
@@ -106,7 +112,7 @@ def build_suite(runs: str | Path, out: str | Path, suite: str, profile: str | No
     coll = collect(runs, suite=suite, profile=profile)
     problems = _relative(coll.problems, runs)
     out_dir.mkdir(parents=True, exist_ok=True)
-    problems.to_csv(out_dir / "problems.csv", index=False)
+    _write_csv(problems, out_dir / "problems.csv")
     files = [out_dir / "problems.csv"]
     if coll.runs.empty and coll.transfer.empty:
         what = f" profile {profile!r}" if profile else ""
@@ -121,13 +127,13 @@ def build_suite(runs: str | Path, out: str | Path, suite: str, profile: str | No
         tables = schedule_tables(coll.results) + tables
     files += write_tables(tables, out_dir)
     if not coll.results.empty:
-        coll.results.to_csv(out_dir / "results.csv", index=False)
+        _write_csv(coll.results, out_dir / "results.csv")
         files.append(out_dir / "results.csv")
     if not coll.transfer.empty:
-        coll.transfer.to_csv(out_dir / "transfer.csv", index=False)
+        _write_csv(coll.transfer, out_dir / "transfer.csv")
         files.append(out_dir / "transfer.csv")
     prov = provenance_frame(coll)
-    prov.to_csv(out_dir / "provenance.csv", index=False)
+    _write_csv(prov, out_dir / "provenance.csv")
     files.append(out_dir / "provenance.csv")
 
     figures = build_figures(coll.runs, suite) + dynamics_figures(coll.runs, suite)
@@ -135,7 +141,7 @@ def build_suite(runs: str | Path, out: str | Path, suite: str, profile: str | No
         figures = schedule_figures(coll.results, figure_provenance(prov)) + figures
     for i, (_, fig) in enumerate(figures, 1):
         png = out_dir / f"figure_{i:02d}.png"
-        fig.savefig(png, dpi=110)
+        write_atomic(png, lambda f: fig.savefig(f, format="png", dpi=110), binary=True)
         files.append(png)
     body = [p for t in tables for p in table_pages(t)] + figures
     excluded = problems[problems.excluded]
@@ -189,6 +195,9 @@ def main(argv: list[str] | None = None) -> int:
         result = build_suite(args.runs, args.out, args.suite, args.profile)
     except NoFinishedRuns as err:
         print(err, file=sys.stderr)
+        return 1
+    except OSError as err:  # e.g. a full disk: every output is atomic, so none is left truncated
+        print(f"error: cannot write the report under {args.out / args.suite}: {err}", file=sys.stderr)
         return 1
     coll = result.collection
     print(f"{args.suite}: {len(coll.runs) + len(coll.transfer)} finished run(s) used, "

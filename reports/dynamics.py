@@ -19,8 +19,9 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from hallucinator.training.step_diagnostics import read_steps  # noqa: E402
+from hallucinator import rundir  # noqa: E402
 
+from .aggregate import RunProblem, read_steps  # noqa: E402
 from .pdf import PAGE  # noqa: E402
 from .suites import DATASET_LABELS, METHOD_LABELS  # noqa: E402
 from .tables import DASH, Table  # noqa: E402
@@ -34,21 +35,28 @@ PANELS = [("sim_qk", r"$S(q, k)$  (Eq 5)", False), ("sim_qhat_k", r"$S(\hat{q}, 
 
 
 def steps_frame(runs: pd.DataFrame) -> pd.DataFrame:
-    """All runs' step records, tagged with method, label (level or variant), dataset, seed."""
+    """All runs' step records, tagged with method, label (level or variant), dataset, seed.
+
+    Read by ``aggregate.read_steps``: lines it cannot use are left out (and listed as warnings
+    on the Problems page by ``aggregate.load_run``)."""
     frames = []
     # runs of several lengths (the schedule suite) are told apart by their steps, not averaged
     lengths = pd.to_numeric(runs["steps"], errors="coerce") if "steps" in runs else pd.Series(dtype=float)
     several = lengths[runs.get("kind", pd.Series("pretrain", index=runs.index)) == "pretrain"].nunique() > 1
     for row in runs.itertuples():
-        recs = read_steps(Path(row.run_dir))
-        if not recs:
+        path = Path(row.run_dir) / rundir.STEPS
+        try:
+            recs = read_steps(path)[0] if path.exists() else pd.DataFrame()
+        except RunProblem:  # over the size cap: its run was already excluded with that reason
+            continue
+        if recs.empty:
             continue
         label = getattr(row, "level", "") or row.variant
         steps = getattr(row, "steps", None)
         if several and steps == steps and steps:  # (steps == steps is False for NaN)
             label = f"{row.row or label}, {int(steps)} steps"
-        frames.append(pd.DataFrame(recs).assign(method=row.method, label=label, dataset=row.dataset,
-                                                profile=row.profile, seed=row.seed, run_name=row.run_name))
+        frames.append(recs.assign(method=row.method, label=label, dataset=row.dataset,
+                                  profile=row.profile, seed=row.seed, run_name=row.run_name))
     if not frames:
         return pd.DataFrame()
     df = pd.concat(frames, ignore_index=True)

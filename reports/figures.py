@@ -19,7 +19,7 @@ from scipy.ndimage import gaussian_filter  # noqa: E402
 
 from hallucinator import rundir  # noqa: E402
 
-from .aggregate import read_metrics  # noqa: E402
+from .aggregate import RunProblem, read_features_2d, read_metrics  # noqa: E402
 from .stats import uniform_circle_g2  # noqa: E402
 from .pdf import PAGE  # noqa: E402
 from .suites import DATASET_LABELS, METHOD_LABELS  # noqa: E402
@@ -141,8 +141,12 @@ def uniformity_figures(runs: pd.DataFrame, max_panels: int = 4) -> list[tuple[st
 
     Panels in a fixed order (baseline first, as the paper), as many as there are runs per page.
     """
-    rows = sorted((r for r in runs.itertuples() if (Path(r.run_dir) / rundir.FEATURES_2D).exists()),
-                  key=_fig5_order)
+    rows = []  # the runs whose features_2d.npz passes read_features_2d (the others are on the Problems page)
+    for r in sorted((r for r in runs.itertuples() if getattr(r, "has_features", False)), key=_fig5_order):
+        try:
+            rows.append((r, read_features_2d(Path(r.run_dir) / rundir.FEATURES_2D)))
+        except RunProblem:
+            continue
     if not rows:
         return []
     g2_uniform = uniform_circle_g2(2.0)
@@ -153,11 +157,9 @@ def uniformity_figures(runs: pd.DataFrame, max_panels: int = 4) -> list[tuple[st
         fig, axes = plt.subplots(2, len(chunk), figsize=PAGE, squeeze=False,
                                  gridspec_kw={"height_ratios": [1.4, 1]})
         classes = set()
-        for j, row in enumerate(chunk):
-            data = np.load(Path(row.run_dir) / rundir.FEATURES_2D)
-            x = np.asarray(data["features"], dtype=float)
+        for j, (row, (x, labels, g2)) in enumerate(chunk):
             x = x / np.linalg.norm(x, axis=1, keepdims=True).clip(min=1e-12)
-            g2 = f"{float(data['g2']):.4f}" if "g2" in data.files else "not stored"
+            g2 = f"{g2:.4f}" if g2 is not None else "not stored"
             where = f"{DATASET_LABELS.get(row.dataset, row.dataset)}, {row.profile}"
             flag = f"\nCOLLAPSED: {row.collapse}" if getattr(row, "collapse", "") else ""
             ax = axes[0, j]
@@ -174,7 +176,6 @@ def uniformity_figures(runs: pd.DataFrame, max_panels: int = 4) -> list[tuple[st
                 ax.title.set_color("tab:red")
             ang = np.arctan2(x[:, 1], x[:, 0])
             axb = axes[1, j]
-            labels = data["labels"] if "labels" in data.files else None
             if labels is not None and len(np.unique(labels)) <= 10:
                 for c in np.unique(labels):
                     sel = ang[labels == c]

@@ -12,6 +12,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 from matplotlib.backends.backend_pdf import PdfPages  # noqa: E402
 
+from hallucinator.rundir import write_atomic  # noqa: E402
+
 from .tables import DASH, Table  # noqa: E402
 
 PAGE = (11.69, 8.27)  # A4 landscape, inches
@@ -156,13 +158,19 @@ def title_page(suite: str, description: str, facts: list[str], contents: list[st
 
 
 def write_pdf(path: Path, pages: list[tuple[str, plt.Figure]], title: str) -> list[str]:
-    """Write ``pages`` to ``path`` in order, close the figures, return the page titles."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with matplotlib.rc_context(PDF_RC), PdfPages(path) as pdf:
+    """Write ``pages`` to ``path`` in order (atomically: a failed write leaves the previous PDF or
+    none, never a truncated one), close the figures, return the page titles."""
+    def write(f) -> None:
+        with matplotlib.rc_context(PDF_RC), PdfPages(f) as pdf:
+            for _, fig in pages:
+                pdf.savefig(fig)
+            info = pdf.infodict()
+            info["Title"] = title
+            info["CreationDate"] = datetime.now(timezone.utc)
+
+    try:
+        write_atomic(path, write, binary=True)
+    finally:
         for _, fig in pages:
-            pdf.savefig(fig)
             plt.close(fig)
-        info = pdf.infodict()
-        info["Title"] = title
-        info["CreationDate"] = datetime.now(timezone.utc)
     return [t for t, _ in pages]

@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from hallucinator.rundir import write_atomic
+
 from .aggregate import Collection
 from .paper import load_paper_numbers
 from .stats import mean_std, paired_gains
@@ -452,13 +454,15 @@ def to_csv(table: Table) -> str:
 
 
 def write_tables(tables: list[Table], out_dir: Path) -> list[Path]:
-    """Write ``<name>.md/.csv/.tex`` for each table plus ``tables.md`` with all of them."""
-    out_dir.mkdir(parents=True, exist_ok=True)
+    """Write ``<name>.md/.csv/.tex`` for each table plus ``tables.md`` with all of them, each
+    atomically (``write_atomic``)."""
     paths = []
     for t in tables:
         for ext, render in (("md", to_markdown), ("csv", to_csv), ("tex", to_latex)):
             path = out_dir / f"{t.name}.{ext}"
-            path.write_text(render(t))
+            text = render(t)
+            write_atomic(path, lambda f: f.write(text))
             paths.append(path)
-    (out_dir / "tables.md").write_text("\n".join(to_markdown(t) for t in tables))
+    text = "\n".join(to_markdown(t) for t in tables)
+    write_atomic(out_dir / "tables.md", lambda f: f.write(text))
     return paths

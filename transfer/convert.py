@@ -20,8 +20,9 @@ and saved as ``{"model": numpy arrays, "__author__", "matching_heuristics": True
 "__source__": provenance}``; with the heuristics, detectron2 finds res5 under ``roi_heads.res5``
 in the C4 model, and it ignores the extra ``__source__`` key.
 
-Also refused: non-finite weights (a diverged model), an output path equal to the input, and
-pickles of anything but tensors and plain containers ("refused for safety"). A first conv
+Also refused: non-finite weights (a diverged model), an output path equal to the input or
+that is a directory, and pickles of anything but tensors and plain containers ("refused for
+safety"); a failed write (a full disk) is one ``error:`` line with exit code 1. A first conv
 trained on grey images (one input channel, e.g. the smoke profile on Fashion-MNIST) is made RGB by
 replicating its kernel over the three channels divided by 3 (``grey_to_rgb``), recorded as
 ``__source__["grey_conv1"]``. ``--to torchvision`` writes the same backbone as a plain
@@ -262,6 +263,8 @@ def convert(src: str | Path, dst: str | Path, verbose: bool = False, method: str
         raise ConversionError(f"unknown output format {to!r}; choose from {TARGETS}")
     if Path(dst).resolve() == Path(src).resolve():
         raise ConversionError(f"output {dst} is the input checkpoint; choose another path")
+    if Path(dst).is_dir():
+        raise ConversionError(f"output {dst} is a directory; give a file path, e.g. {Path(dst) / 'r50.pkl'}")
     obj = load_checkpoint(src)
     state, dropped, kind = extract_backbone(obj, ("resnet50",) if to == "detectron2" else ARCHS)
     source = source_of(obj, src, method, hallucinator)
@@ -312,6 +315,9 @@ def main(argv: list[str] | None = None) -> int:
     except ConversionError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
+    except OSError as err:  # e.g. a full disk or a read-only output folder while writing
+        print(f"error: cannot write {args.output}: {err.strerror or err}", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -3,6 +3,8 @@
 A run is ``preset (or YAML file) + overrides``. Every key has one default, here; presets only
 list what differs. Unknown keys, values of the wrong type, choices outside their ``Literal``
 type and values out of range fail (as ``ConfigError``, one line) before any work is done.
+YAML (files and ``key=value`` values) is read by ``_StrictLoader``: no aliases or anchors (a
+few hundred bytes of nested aliases expand to gigabytes) and no duplicate keys.
 """
 from __future__ import annotations
 
@@ -134,6 +136,8 @@ class TrainConfig(ModelConfig):
             raise ConfigError(f"lr_milestones must be increasing epochs >= 1, got {self.lr_milestones}")
         if not 0.0 <= self.lr_min_ratio <= 1.0:
             raise ConfigError(f"lr_min_ratio must be in [0, 1], got {self.lr_min_ratio}")
+        if self.run_name is not None:
+            check_run_name(self.run_name)
         channels = DATASETS[self.dataset].num_channels
         if self.in_channels != channels:
             raise ConfigError(f"in_channels={self.in_channels} but {self.dataset} images have {channels} "
@@ -142,6 +146,47 @@ class TrainConfig(ModelConfig):
 
 class ConfigError(ValueError):
     """A configuration key or value that cannot be used."""
+
+
+class _StrictLoader(yaml.SafeLoader):
+    """``yaml.SafeLoader`` that refuses anchors, aliases and duplicate mapping keys."""
+
+    def compose_node(self, parent, index):
+        event = self.peek_event()
+        if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None) is not None:
+            raise yaml.composer.ComposerError(None, None, "YAML anchors and aliases (&name, *name) are not "
+                                              "allowed in configs; write each value out", event.start_mark)
+        return super().compose_node(parent, index)
+
+    def construct_mapping(self, node, deep=False):
+        seen = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=True)
+            if isinstance(key, typing.Hashable) and key in seen:
+                raise yaml.constructor.ConstructorError(None, None, f"duplicate key {key!r}", key_node.start_mark)
+            seen.add(key)
+        return super().construct_mapping(node, deep)
+
+
+def _load_yaml(text: str) -> Any:
+    return yaml.load(text, Loader=_StrictLoader)
+
+
+def check_run_name(name: str) -> None:
+    """Refuses a ``run_name`` that is not one plain path component inside ``output_dir``.
+
+    Raises:
+        ConfigError: empty, ``.``/``..`` or any other leading dot (a hidden folder the reports
+            skip), a slash or backslash, a control character (NUL included), or over 255 bytes.
+    """
+    problem = ("is empty" if not name else
+               "starts with '.'" if name.startswith(".") else
+               "contains a slash or backslash" if "/" in name or "\\" in name else
+               "contains a control character" if any(ord(c) < 32 or ord(c) == 127 for c in name) else
+               "is longer than 255 bytes" if len(name.encode("utf-8", "surrogateescape")) > 255 else "")
+    if problem:
+        raise ConfigError(f"run_name={name!r} {problem}; it must be one plain folder name inside output_dir "
+                          "(letters, digits, '-', '_', ...)")
 
 
 def _hints() -> dict[str, Any]:
@@ -164,7 +209,10 @@ def _coerce(key: str, value: Any, hint: Any) -> Any:
         return _coerce(key, value, inner)
     if origin is tuple:
         if isinstance(value, str):
-            value = yaml.safe_load(f"[{value}]")
+            try:
+                value = _load_yaml(f"[{value}]")
+            except yaml.YAMLError as e:
+                raise ConfigError(f"{key}: cannot parse {value!r}: {_one_line(e)}") from None
         if isinstance(value, (int, float)) and not isinstance(value, bool) and args[-1] is Ellipsis:
             value = [value]                                   # lr_milestones=60: one value
         if args[-1] is Ellipsis:  # tuple[X, ...]: any length
@@ -216,7 +264,7 @@ def parse_override(text: str) -> tuple[str, Any]:
         raise ConfigError(f"overrides look like key=value, got {text!r}")
     key, raw = text.split("=", 1)
     try:
-        value = yaml.safe_load(raw) if raw.strip() else ""
+        value = _load_yaml(raw) if raw.strip() else ""
     except yaml.YAMLError as e:
         raise ConfigError(f"{key.strip()}: cannot parse {raw!r}: {_one_line(e)}") from None
     if isinstance(value, str) and value.lower() in ("none", "null"):
@@ -235,8 +283,8 @@ def read_yaml(path: Path) -> dict[str, Any]:
     except (OSError, UnicodeDecodeError) as e:
         raise ConfigError(f"{path}: cannot read as a text file ({_one_line(e)})") from None
     try:
-        data = yaml.safe_load(text) or {}
-    except yaml.YAMLError as e:  # malformed, or a tag such as !!python/object that safe_load refuses
+        data = _load_yaml(text) or {}
+    except yaml.YAMLError as e:  # malformed, an alias, a duplicate key, or a tag such as !!python/object
         raise ConfigError(f"{path}: not a valid YAML config: {_one_line(e)}") from None
     if not isinstance(data, dict) or not all(isinstance(k, str) for k in data):
         raise ConfigError(f"{path}: expected a mapping of config keys, found {type(data).__name__}")

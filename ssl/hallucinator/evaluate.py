@@ -9,6 +9,8 @@ beside it), ``fast_linear`` (features once + L-BFGS logistic regression, all lab
 ``fast_linear_1k`` (the same on 1000 class-balanced labels), ``knn`` (weighted kNN, k=200),
 ``features_2d`` (l2-normalised test embeddings and their G2, for Fig 5; needs dim=2).
 Finished probes are kept when the command is re-run; the linear probe resumes mid-way.
+With ``on_corrupt=skip`` an unreadable image is left out, never replaced by another: ``n_test`` /
+``n_train`` count the images used and ``skipped_test`` / ``skipped_train`` the ones left out.
 A checkpoint whose config differs from the run's ``config.json``, or whose weights are not
 finite, is refused. Errors are one line (exit 1, 2 config, 3 data); ``--debug`` or
 HALLUCINATOR_DEBUG=1 shows the traceback.
@@ -17,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -66,6 +69,11 @@ def _encoder_from_run(run_dir: Path, cfg: TrainConfig, device: torch.device):
     return model.encoder.to(device)
 
 
+def _num_skipped(dataset) -> int:
+    """Unreadable files left out of ``dataset`` so far (``on_corrupt=skip``; 0 for in-memory data)."""
+    return getattr(dataset, "num_skipped", 0)
+
+
 def evaluate(run_dir: Path, probes: list[str], cfg: TrainConfig, baseline: str | None = None,
              linear_epochs: int = 100, linear_lr: float | None = None, linear_batch: int | None = None,
              show_progress: bool = True) -> dict[str, Any]:
@@ -112,12 +120,13 @@ def evaluate(run_dir: Path, probes: list[str], cfg: TrainConfig, baseline: str |
         if probe == "knn":
             (ftr, ltr), (fte, lte) = features()
             res = {"top1": knn_top1(ftr, ltr, fte, lte, k=cfg.knn_k, temperature=cfg.knn_temperature), "k": cfg.knn_k,
-                   "labels": "all"}
+                   "labels": "all", "n_test": len(lte)}
         elif probe in ("fast_linear", "fast_linear_1k"):
             (ftr, ltr), (fte, lte) = features()
             idx = balanced_subset(ltr, 1000, seed=0) if probe == "fast_linear_1k" else None
             res = {"top1": logistic_regression_top1(ftr, ltr, fte, lte, train_idx=idx),
-                   "labels": 1000 if idx is not None else "all", "solver": "L-BFGS logistic regression, wd 1e-4"}
+                   "labels": 1000 if idx is not None else "all", "solver": "L-BFGS logistic regression, wd 1e-4",
+                   "n_test": len(lte)}
         elif probe == "linear":
             if baseline == "raw-pixels":
                 continue
@@ -135,10 +144,12 @@ def evaluate(run_dir: Path, probes: list[str], cfg: TrainConfig, baseline: str |
                 raise ValueError(f"features_2d needs a 2-D embedding (dim=2), this run has dim={emb.shape[1]}")
             emb = torch.nn.functional.normalize(emb, dim=1)
             g2 = uniformity(emb).item()
-            np.savez(run_dir / rundir.FEATURES_2D, features=emb.numpy(), labels=labels.numpy(), g2=g2)
-            res = {"g2": g2, "n": emb.shape[0]}
-        if "top1" in res:  # how many labelled images the probe saw
-            res.update(n_train=res["labels"] if isinstance(res.get("labels"), int) else len(train), n_test=len(test))
+            rundir.write_atomic(run_dir / rundir.FEATURES_2D, binary=True, write=lambda f: np.savez(
+                f, features=emb.numpy(), labels=labels.numpy(), g2=g2))  # a full disk leaves no partial file
+            res = {"g2": g2, "n": emb.shape[0], "skipped_test": _num_skipped(test)}
+        if "top1" in res:  # how many labelled images the probe saw; n_test: those it scored
+            res.update(n_train=res["labels"] if isinstance(res.get("labels"), int) else len(train) - _num_skipped(train),
+                       skipped_train=_num_skipped(train), skipped_test=_num_skipped(test))
         res["seconds"] = round(time.time() - t0, 1)
         result["probes"][probe] = res
         write_json(out_path, result)  # each finished probe is kept even if a later one fails
@@ -177,6 +188,7 @@ def main(argv: list[str] | None = None) -> int:
     if not args.baseline and not cfg_path.exists():
         print(f"error: {args.run_dir} has no config.json: not a run directory", file=sys.stderr)
         return 2
+    previous = _link_previous(args.run_dir / rundir.EVAL)
     try:
         if args.baseline:
             cfg = load_config(args.config, args.overrides)
@@ -186,21 +198,49 @@ def main(argv: list[str] | None = None) -> int:
         evaluate(args.run_dir, probes, cfg, baseline=args.baseline, linear_epochs=args.linear_epochs,
                  linear_lr=args.linear_lr, linear_batch=args.linear_batch)
     except Exception as e:
-        _mark_failed(args.run_dir / rundir.EVAL, e)
+        _mark_failed(args.run_dir / rundir.EVAL, e, previous)
         if cli_errors.debug_requested(args.debug):
             raise
         return cli_errors.report(e)
+    finally:
+        if previous is not None:
+            previous.unlink(missing_ok=True)
     return 0
 
 
-def _mark_failed(path: Path, exc: Exception) -> None:
-    """An eval.json left "running" by a failed probe says "failed" and why (finished probes stay)."""
+def _link_previous(path: Path) -> Path | None:
+    """A hard link to the eval.json this command starts from (absent if there is none), so that it
+    can be put back without writing a byte; None where the file system has no hard links."""
+    previous = path.with_name(f".{path.name}.previous")
+    try:
+        previous.unlink(missing_ok=True)
+        if path.exists():
+            os.link(path, previous)
+    except OSError:
+        return None
+    return previous
+
+
+def _mark_failed(path: Path, exc: Exception, previous: Path | None = None) -> None:
+    """An eval.json left "running" by a failed probe says "failed" and why (finished probes stay).
+    When even that cannot be written (a full disk), the eval.json this command started from is
+    put back by a rename (``previous``, from ``_link_previous``), so none is left "running"."""
     try:
         result = json.loads(path.read_text())
         if result.get("status") == "running":
             write_json(path, {**result, "status": "failed", "error": f"{type(exc).__name__}: {exc}"})
-    except (OSError, ValueError):
+    except ValueError:
         pass
+    except OSError:
+        if previous is None:
+            return
+        try:
+            if previous.exists():
+                os.replace(previous, path)
+            else:
+                path.unlink(missing_ok=True)
+        except OSError:
+            pass
 
 
 if __name__ == "__main__":

@@ -57,12 +57,14 @@ STEP_KEYS = ("step", "epoch", "lr", "loss", "q_norm", "k_norm", "q_hat_norm", "s
              "q_pairwise_cos", "q_hat_pairwise_cos", "q_erank", "lambda", "extra_weight", "grad_norm_pair",
              "grad_norm_extra", "grad_share_extra")  # written by training/step_diagnostics.py
 EVAL_KEYS = ("status", "probes")
-PROBE_KEYS = ("top1", "top1_best", "epochs", "labels", "n_train", "n_test", "k", "g2", "n", "seconds")
+PROBE_KEYS = ("top1", "top1_best", "epochs", "labels", "n_train", "n_test", "skipped_train", "skipped_test", "k", "g2",
+              "n", "seconds")
 
 
 def write_atomic(path: str | Path, write: Callable[[IO], None], binary: bool = False) -> None:
     """Calls ``write(file)`` on a temporary file beside ``path``, fsyncs, then renames it over ``path``:
-    readers see the old file or the new one, never a part (checkpoints use it too)."""
+    readers see the old file or the new one, never a part (checkpoints use it too). On failure the
+    temporary file is removed, freeing its space, and an ``OSError`` (a full disk) names ``path``."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
@@ -72,8 +74,10 @@ def write_atomic(path: str | Path, write: Callable[[IO], None], binary: bool = F
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         Path(tmp).unlink(missing_ok=True)
+        if isinstance(exc, OSError) and exc.errno is not None and exc.filename in (None, tmp):
+            raise OSError(exc.errno, exc.strerror, str(path)) from exc
         raise
 
 

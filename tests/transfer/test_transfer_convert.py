@@ -136,3 +136,26 @@ def test_checkpoint_of_the_library_converts(method, tmp_path, capsys):
         weights = pickle.load(f)["model"]
     online = model.state_dict()["encoder.backbone.layer2.1.conv2.weight"].numpy()
     np.testing.assert_array_equal(weights["res3.1.conv2.weight"], online)
+
+
+def test_output_that_is_an_existing_directory_is_one_line_exit_2(torchvision_r50, tmp_path, capsys):
+    out_dir = tmp_path / "existing"
+    out_dir.mkdir()
+    assert convert.main([str(torchvision_r50[1]), str(out_dir)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and "is a directory" in err and len(err.strip().splitlines()) == 1
+    assert list(out_dir.iterdir()) == []
+
+
+def test_full_disk_while_writing_is_one_line_exit_1_and_no_partial_file(torchvision_r50, tmp_path, capsys,
+                                                                         monkeypatch):
+    import errno
+
+    def no_space(obj, f):
+        f.write(b"partial")
+        raise OSError(errno.ENOSPC, "No space left on device")
+    monkeypatch.setattr(convert.pickle, "dump", no_space)
+    assert convert.main([str(torchvision_r50[1]), str(tmp_path / "out.pkl")]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and "No space left" in err and len(err.strip().splitlines()) == 1
+    assert list(tmp_path.iterdir()) == []  # neither the output nor a temporary file

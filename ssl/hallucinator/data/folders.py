@@ -10,7 +10,7 @@ from typing import Any, Callable, Literal, Optional, Sequence, get_args
 
 import numpy as np
 import torch
-from torch.utils.data import Dataset
+from torch.utils.data import Dataset, default_collate
 
 from .decode import read_image_file
 from .errors import CorruptImageError
@@ -52,7 +52,7 @@ class ImageFileDataset(Dataset):
     readable index is returned instead and the file is recorded in a shared-memory mask,
     so :attr:`num_skipped` counts distinct skipped files across DataLoader workers and
     epochs. When no file at all can be read, :class:`CorruptImageError` is raised
-    rather than looping.
+    rather than looping. Evaluation reads through :meth:`scored`, which never substitutes.
 
     Args:
         samples: (path, label) pairs.
@@ -81,6 +81,7 @@ class ImageFileDataset(Dataset):
         self._paths = np.array(paths, dtype=np.bytes_) if paths else np.empty(0, dtype="S1")
         self.targets = torch.tensor([int(t) for _, t in samples], dtype=torch.int64)
         self._skipped = torch.zeros(len(paths), dtype=torch.bool).share_memory_()
+        self.substitute = True  # a skipped item is replaced by the next readable one (training)
 
     num_channels = 3
 
@@ -107,12 +108,20 @@ class ImageFileDataset(Dataset):
         out._paths, out.targets, out._skipped = self._paths[:n], self.targets[:n], self._skipped[:n]
         return out
 
-    def __getitem__(self, index: int) -> tuple[Any, int]:
+    def scored(self) -> "ImageFileDataset":
+        """A view for evaluation, which scores each image once: an item that cannot be read
+        (``on_corrupt="skip"``) is ``None``, not the next readable one (drop it with
+        :func:`collate_readable`); skips are shared with (and counted by) ``self``."""
+        out = copy.copy(self)
+        out.substitute = False
+        return out
+
+    def __getitem__(self, index: int) -> tuple[Any, int] | None:
         n = len(self)
         if not -n <= index < n:
             raise IndexError(f"index {index} out of range for {n} items")
         index %= n
-        for offset in range(n):
+        for offset in range(n if self.substitute else 1):
             i = (index + offset) % n
             if self._skipped[i]:
                 continue
@@ -127,7 +136,22 @@ class ImageFileDataset(Dataset):
             if self.transform is not None:
                 image = self.transform(image)
             return image, int(self.targets[i])
+        if not self.substitute:
+            return None
         raise CorruptImageError(self.path(index), f"no readable image among all {n} files")
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(N={len(self)}, classes={len(self.classes)}, on_corrupt={self.on_corrupt!r})"
+
+
+def collate_readable(batch: list) -> Any:
+    """``default_collate`` of the items that are not ``None`` (unreadable files of a
+    :meth:`ImageFileDataset.scored` view); ``None`` when the whole batch is unreadable."""
+    kept = [item for item in batch if item is not None]
+    return default_collate(kept) if kept else None
+
+
+def score_once(dataset: Dataset) -> Dataset:
+    """``dataset`` as evaluation must read it: the :meth:`ImageFileDataset.scored` view of a file
+    dataset (batch it with :func:`collate_readable`); any other dataset as it is."""
+    return dataset.scored() if isinstance(dataset, ImageFileDataset) else dataset

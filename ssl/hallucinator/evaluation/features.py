@@ -8,7 +8,8 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
 from ..augmentations import Normalize
-from ..data import DATASETS, InMemoryImageDataset
+from ..data import DATASETS, DatasetFormatError, InMemoryImageDataset
+from ..data.folders import collate_readable, score_once
 
 
 def eval_resize(images: torch.Tensor, size: int) -> torch.Tensor:
@@ -28,7 +29,10 @@ class _Resized(Dataset):
         return len(self.base)
 
     def __getitem__(self, i):
-        img, label = self.base[i]
+        item = self.base[i]
+        if item is None:  # an unreadable file of a scored() view: dropped by collate_readable
+            return None
+        img, label = item
         return eval_resize(img, self.size), label
 
 
@@ -38,7 +42,9 @@ def extract_features(backbone: nn.Module, dataset: Dataset, dataset_name: str, d
                      channels_last: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
     """Backbone features (N x F, float32, CPU) and labels (N) of ``dataset`` in eval mode.
 
-    The backbone's train/eval mode is restored afterwards.
+    Each image is read once: with ``on_corrupt="skip"`` an unreadable file is left out (N is
+    the number of images scored, ``dataset.num_skipped`` counts the rest), never replaced by
+    its neighbour. The backbone's train/eval mode is restored afterwards.
     """
     info = DATASETS[dataset_name]
     size = size or info.image_size
@@ -53,11 +59,17 @@ def extract_features(backbone: nn.Module, dataset: Dataset, dataset_name: str, d
             feats.append(backbone(x.contiguous(memory_format=torch.channels_last) if channels_last else x).float().cpu())
         labels = [dataset.targets]
     else:
-        loader = DataLoader(_Resized(dataset, size), batch_size=batch_size, num_workers=num_workers,
-                            pin_memory=device.type == "cuda")
-        for x, y in loader:
+        loader = DataLoader(_Resized(score_once(dataset), size), batch_size=batch_size, num_workers=num_workers,
+                            pin_memory=device.type == "cuda", collate_fn=collate_readable)
+        for batch in loader:
+            if batch is None:
+                continue
+            x, y = batch
             x = norm(x.to(device, non_blocking=True))
             feats.append(backbone(x.contiguous(memory_format=torch.channels_last) if channels_last else x).float().cpu())
             labels.append(y)
     backbone.train(was_training)
+    if not feats:  # an empty split, or on_corrupt=skip and not one file readable
+        raise DatasetFormatError(dataset_name,
+                                 f"no readable image to evaluate among its {len(dataset)} items")
     return torch.cat(feats), torch.cat(labels).long()

@@ -20,6 +20,7 @@ from tqdm import tqdm
 
 from ..augmentations import Normalize
 from ..data import DATASETS, InMemoryImageDataset
+from ..data.folders import collate_readable, score_once
 from .. import checkpoint
 from .features import eval_resize
 
@@ -48,7 +49,8 @@ def linear_probe(backbone: nn.Module, feat_dim: int, train: Dataset, test: Datas
                  milestones: tuple[int, ...] = (60, 80), batch_size: int = 512, num_workers: int = 4,
                  size: Optional[int] = None, seed: int = 0, show_progress: bool = True,
                  drop_last: bool = False) -> dict[str, Any]:
-    """Trains the linear classifier; returns {"top1", "top1_best", "best_epoch", "epochs", "history"}.
+    """Trains the linear classifier; returns {"top1", "top1_best", "best_epoch", "epochs", "history", "n_test"}
+    (``n_test``: the test images scored; an unreadable one skipped is left out, never replaced).
 
     ``drop_last`` drops each epoch's last incomplete training batch (the released ``DDP_linear.py``).
     """
@@ -63,13 +65,13 @@ def linear_probe(backbone: nn.Module, feat_dim: int, train: Dataset, test: Datas
     sched = torch.optim.lr_scheduler.MultiStepLR(opt, list(milestones), gamma=0.1)
     ckpt = Path(work_dir) / "linear_probe.pt"
     history: list[float] = []
-    start = 0
+    start, n_test = 0, None
     if ckpt.exists():
         st = checkpoint.load(ckpt)
         clf.load_state_dict(st["classifier"])
         opt.load_state_dict(st["optimizer"])
         sched.load_state_dict(st["scheduler"])
-        history, start = list(st["history"]), st["epoch"]
+        history, start, n_test = list(st["history"]), st["epoch"], st.get("n_test")
         torch.set_rng_state(st["rng_cpu"])
     backbone.eval()
     for p in backbone.parameters():
@@ -91,10 +93,11 @@ def linear_probe(backbone: nn.Module, feat_dim: int, train: Dataset, test: Datas
             loss.backward()
             opt.step()
         sched.step()
-        history.append(_evaluate(backbone, clf, test, norm, size, device, batch_size))
+        top1, n_test = _evaluate(backbone, clf, test, norm, size, device, batch_size)
+        history.append(top1)
         bar.set_postfix(top1=f"{history[-1]:.2f}")
         checkpoint.save_atomic({"format": checkpoint.FORMAT, "classifier": clf.state_dict(), "optimizer": opt.state_dict(),
-                                "scheduler": sched.state_dict(), "history": history, "epoch": epoch + 1,
+                                "scheduler": sched.state_dict(), "history": history, "n_test": n_test, "epoch": epoch + 1,
                                 "rng_cpu": torch.get_rng_state()}, ckpt)
     after = _state_fingerprint(backbone)
     changed = [k for k in before if not torch.equal(before[k], after[k])]
@@ -102,20 +105,24 @@ def linear_probe(backbone: nn.Module, feat_dim: int, train: Dataset, test: Datas
         raise RuntimeError(f"the backbone changed during linear probing: {changed[:5]}")
     best = max(range(len(history)), key=history.__getitem__)
     return {"top1": history[-1], "top1_best": history[best], "best_epoch": best + 1, "epochs": epochs,
-            "lr": lr, "labels": "all", "history": history}
+            "lr": lr, "labels": "all", "history": history, "n_test": n_test}
 
 
 @torch.no_grad()
-def _evaluate(backbone, clf, test, norm, size, device, batch_size) -> float:
+def _evaluate(backbone, clf, test, norm, size, device, batch_size) -> tuple[float, int]:
+    """(top-1 in %, number of test images scored): each readable test image once."""
     clf.eval()
     correct = total = 0
     if isinstance(test, InMemoryImageDataset):
         batches = ((test.images[i:i + batch_size], test.targets[i:i + batch_size]) for i in range(0, len(test), batch_size))
     else:
-        batches = DataLoader(test, batch_size=batch_size, num_workers=2)
-    for x, y in batches:
+        batches = DataLoader(score_once(test), batch_size=batch_size, num_workers=2, collate_fn=collate_readable)
+    for batch in batches:
+        if batch is None:
+            continue
+        x, y = batch
         x = norm(eval_resize(x, size).to(device))
         correct += (clf(backbone(x)).argmax(1).cpu() == y).sum().item()
         total += len(y)
-    return 100.0 * correct / total
+    return 100.0 * correct / total, total
 
