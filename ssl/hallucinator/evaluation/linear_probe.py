@@ -66,7 +66,7 @@ def linear_probe(backbone: nn.Module, feat_dim: int, train: Dataset, test: Datas
         opt.load_state_dict(st["optimizer"])
         sched.load_state_dict(st["scheduler"])
         history, start = list(st["history"]), st["epoch"]
-        torch.set_rng_state(st["rng_cpu"])
+        checkpoint.restore_rng(st, device)
     backbone.eval()
     for p in backbone.parameters():
         p.requires_grad_(False)
@@ -91,7 +91,7 @@ def linear_probe(backbone: nn.Module, feat_dim: int, train: Dataset, test: Datas
         bar.set_postfix(top1=f"{history[-1]:.2f}")
         checkpoint.save_atomic({"format": checkpoint.FORMAT, "classifier": clf.state_dict(), "optimizer": opt.state_dict(),
                                 "scheduler": sched.state_dict(), "history": history, "epoch": epoch + 1,
-                                "rng_cpu": torch.get_rng_state()}, ckpt)
+                                **checkpoint.rng_state(device)}, ckpt)
     after = _state_fingerprint(backbone)
     changed = [k for k in before if not torch.equal(before[k], after[k])]
     if changed:  # MoCo's lincls sanity check: probing must not touch the backbone

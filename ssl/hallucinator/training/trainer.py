@@ -111,8 +111,7 @@ class Trainer:
         return {"format": checkpoint.FORMAT, "config": to_dict(self.cfg), "model": self.model.state_dict(),
                 "optimizer": self.optimizer.state_dict(), "scaler": self.scaler.state_dict(),
                 "epoch": self.epoch, "step": self.step, "partial": dict(self.partial),
-                "rng_cpu": torch.get_rng_state(),
-                "rng_cuda": torch.cuda.get_rng_state_all() if self.device.type == "cuda" else []}
+                **checkpoint.rng_state(self.device)}
 
     def _save(self) -> None:
         """Writes the checkpoint unless a weight is NaN/inf (the last good one is kept)."""
@@ -131,9 +130,7 @@ class Trainer:
         self.optimizer.load_state_dict(state["optimizer"])
         self.scaler.load_state_dict(state["scaler"])
         self.epoch, self.step, self.partial = state["epoch"], state["step"], dict(state["partial"])
-        torch.set_rng_state(state["rng_cpu"])
-        if state["rng_cuda"] and self.device.type == "cuda":
-            torch.cuda.set_rng_state_all(state["rng_cuda"])
+        checkpoint.restore_rng(state, self.device)  # the device in use, whatever number is visible now
         self._resumed_from = (path, self.epoch, self.step)
 
     def _build_monitor(self) -> Monitor:
