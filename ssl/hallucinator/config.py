@@ -29,6 +29,7 @@ AugmentOn = Literal["cpu", "device"]
 Optimizer = Literal["sgd"]
 Precision = Literal["fp32", "bf16", "fp16"]
 Device = Literal["auto", "cpu", "cuda"]
+DistBackend = Literal["auto", "gloo", "nccl"]
 CropPlacement = Literal[PLACEMENTS]
 LrSchedule = Literal["cosine", "epoch_cosine"]  # training/schedule.py builds each
 
@@ -78,6 +79,7 @@ class TrainConfig(ModelConfig):
     output_dir: str = "runs/pretrain"
     run_name: Optional[str] = None         # None = derived from method/dataset/seed
     device: Device = "auto"
+    dist_backend: DistBackend = "auto"    # torchrun's process group; auto = nccl on CUDA, gloo on CPU
     threads: Optional[int] = None          # torch CPU threads
     max_steps_per_epoch: Optional[int] = None  # cap steps per epoch (smoke runs)
     knn_every: int = 1                     # kNN top-1 every N epochs (0 = never)
@@ -126,6 +128,8 @@ class TrainConfig(ModelConfig):
             raise ConfigError("lr_schedule=epoch_cosine has no warmup; set warmup_epochs=0")
         if not 0.0 <= self.lr_min_ratio <= 1.0:
             raise ConfigError(f"lr_min_ratio must be in [0, 1], got {self.lr_min_ratio}")
+        if self.dist_backend == "nccl" and self.device == "cpu":
+            raise ConfigError("dist_backend=nccl needs CUDA; with device=cpu use dist_backend=gloo (or auto)")
         channels = DATASETS[self.dataset].num_channels
         if self.in_channels != channels:
             raise ConfigError(f"in_channels={self.in_channels} but {self.dataset} images have {channels} "

@@ -12,8 +12,10 @@ import torch.multiprocessing as mp
 
 from hallucinator import ModelConfig, build_method, distributed, rundir
 
+from cpu_pin import cpu_only
 from engine_support import ROOT, TINY, needs_fmnist
 
+pytestmark = pytest.mark.bit_exact  # CPU (gloo), fp32, deterministic algorithms in this process
 N = 4  # per-process batch
 
 
@@ -106,7 +108,8 @@ def test_simclr_gathered_negatives_give_the_one_process_loss_and_gradients(tmp_p
 def moco_runs(tmp_path_factory):
     """One 2-process MoCo v2 (+Hallucinator, shuffle-BN) step in train mode and one in eval mode."""
     out = tmp_path_factory.mktemp("moco")
-    mp.spawn(_worker, args=(_free_port(), str(out), "moco"), nprocs=2, join=True)
+    with cpu_only():  # set up before the autouse CPU pin of each test
+        mp.spawn(_worker, args=(_free_port(), str(out), "moco"), nprocs=2, join=True)
     return [torch.load(out / f"moco{r}.pt") for r in (0, 1)]
 
 

@@ -1,4 +1,7 @@
-"""Kill a run and re-run the same command: the result equals the uninterrupted run bit for bit."""
+"""Kill a run and re-run the same command: the result equals the uninterrupted run bit for bit.
+
+Every test here runs on the CPU (conftest's pin, also in the pretrain subprocesses), fp32, with
+deterministic algorithms in this process (marker ``bit_exact``)."""
 import json
 import signal
 import subprocess
@@ -12,6 +15,7 @@ from hallucinator import checkpoint
 
 from engine_support import ROOT, TINY, needs_fmnist, pretrain
 
+pytestmark = pytest.mark.bit_exact
 ARGS = ["--config", "smoke/mocov2-hal", *TINY, "epochs=3", "knn_every=0", "augment_on=cpu", "diag_every=5"]
 
 

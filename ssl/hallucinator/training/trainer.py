@@ -43,10 +43,17 @@ def run_dir_for(cfg: TrainConfig) -> Path:
 
 
 def pick_device(cfg: TrainConfig, local_rank: int) -> torch.device:
+    """The configured device ("auto": CUDA when available); on CUDA, ``cuda:<local_rank>``, which
+    must be visible (one process per visible GPU)."""
     if cfg.device == "cpu" or (cfg.device == "auto" and not torch.cuda.is_available()):
         return torch.device("cpu")
     if not torch.cuda.is_available():
         raise RuntimeError("device=cuda but CUDA is not available")
+    visible = torch.cuda.device_count()
+    if local_rank >= visible:
+        raise RuntimeError(f"the process with local rank {local_rank} needs cuda:{local_rank} but {visible} CUDA "
+                           f"device(s) are visible; start at most {visible} process(es) per node "
+                           f"(torchrun --nproc_per_node {visible}) or set device=cpu")
     return torch.device("cuda", local_rank)
 
 
@@ -56,11 +63,12 @@ class Trainer:
     def __init__(self, cfg: TrainConfig, resume: bool = True, show_progress: bool = True) -> None:
         cfg.validate()
         self.cfg = cfg
-        self.dist = distributed.init()
+        self.device = pick_device(cfg, distributed.launch_info().local_rank)
+        # the process group's backend follows the device (or dist_backend), not whether CUDA exists
+        self.dist = distributed.init(self.device, None if cfg.dist_backend == "auto" else cfg.dist_backend)
         self.is_main = self.dist.rank == 0
         if cfg.threads:
             torch.set_num_threads(cfg.threads)
-        self.device = pick_device(cfg, self.dist.local_rank)
         self.run_dir = run_dir_for(cfg)
         self.ckpt_path = self.run_dir / rundir.CHECKPOINT
         # One writer per run directory, taken before any work; the kernel drops it on any exit.
