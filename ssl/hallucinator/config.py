@@ -35,8 +35,8 @@ LrSchedule = Literal["cosine", "epoch_cosine"]  # training/schedule.py builds ea
 
 # Range rules that a type cannot express.
 _AT_LEAST_ONE = ("epochs", "batch_size", "width", "in_channels", "train_subset", "image_size", "knn_k",
-                 "knn_train_subset", "eval_train_subset", "eval_test_subset", "metrics_batch", "queue_size",
-                 "dim", "proj_hidden", "pred_hidden", "max_steps_per_epoch", "threads", "max_image_pixels")
+                 "knn_train_subset", "knn_test_subset", "eval_train_subset", "eval_test_subset", "metrics_batch",
+                 "queue_size", "dim", "proj_hidden", "pred_hidden", "max_steps_per_epoch", "threads", "max_image_pixels")
 _AT_LEAST_ZERO = ("num_workers", "knn_every", "hallucinator_layers", "weight_decay", "warmup_epochs",
                   "crop_warmup_epochs", "diag_every", "hallucinator_warmup_steps")
 _POSITIVE = ("lr", "beta_alpha", "temperature", "knn_temperature")
@@ -85,7 +85,8 @@ class TrainConfig(ModelConfig):
     knn_every: int = 1                     # kNN top-1 every N epochs (0 = never)
     knn_k: int = 200
     knn_temperature: float = 0.1
-    knn_train_subset: Optional[int] = 10000  # memory-bank size for the per-epoch kNN
+    knn_train_subset: Optional[int] = 10000  # per-epoch kNN: memory bank, evenly spread over the training split
+    knn_test_subset: Optional[int] = 10000   # per-epoch kNN: queries, evenly spread over the test split
     eval_train_subset: Optional[int] = None  # evaluate.py: first N training images for the probes (None = all)
     eval_test_subset: Optional[int] = None   # evaluate.py: first N test images (None = all)
     metrics_batch: int = 1024              # fixed held-out images for G2 / similarity diagnostics

@@ -139,3 +139,84 @@ def test_probe_monitor_and_features_share_one_eval_loop(tmp_path):
     assert lp._evaluate(backbone, clf, test, "imagenet", 16, torch.device("cpu"), 4, 0) == pytest.approx(expect)
     cfg = load_config("smoke/mocov2", ["dataset=imagenet", "in_channels=3", "image_size=16", "metrics_batch=6"])
     torch.testing.assert_close(Monitor(cfg, test, None).probe, x[:6])
+
+
+class _AutocastSpy(nn.Module):
+    """A backbone that records the autocast dtype active on the CPU at each call (None: off)."""
+
+    def __init__(self):
+        super().__init__()
+        self.net, self.seen = _tiny_backbone(), []
+
+    def forward(self, x):
+        self.seen.append(torch.get_autocast_dtype("cpu") if torch.is_autocast_enabled("cpu") else None)
+        return self.net(x)
+
+
+def test_linear_probe_runs_the_backbone_at_the_runs_precision(tmp_path):
+    """precision=bf16: every backbone call, training and test pass, is under bf16 autocast; the
+    classifier and its loss stay fp32."""
+    train, test = _variable_size_image_folder(tmp_path / "data")
+    spy = _AutocastSpy()
+    res = linear_probe(spy, 8, train, test, "imagenet", torch.device("cpu"), tmp_path, epochs=1, lr=1.0,
+                       milestones=(1,), batch_size=4, num_workers=0, size=16, show_progress=False, precision="bf16")
+    assert len(spy.seen) == 3 + 3 and set(spy.seen) == {torch.bfloat16}  # 10 train + 10 test images, batch 4
+    assert 0.0 <= res["top1"] <= 100.0
+    spy.seen.clear()
+    linear_probe(spy, 8, train, test, "imagenet", torch.device("cpu"), tmp_path / "fp32", epochs=1, lr=1.0,
+                 milestones=(1,), batch_size=4, num_workers=0, size=16, show_progress=False)
+    assert set(spy.seen) == {None}
+
+
+@needs_fmnist
+def test_evaluate_gives_the_probes_the_runs_precision_and_workers(tmp_path, monkeypatch):
+    import hallucinator.evaluate as ev
+    seen = {}
+    monkeypatch.setattr(ev, "linear_probe", lambda *a, **kw: seen.update(kw) or {"top1": 50.0, "labels": "all"})
+    cfg = load_config("smoke/mocov2", ["precision=bf16", "num_workers=6", "eval_train_subset=64", "eval_test_subset=32"])
+    evaluate(tmp_path, ["linear"], cfg, baseline="random-init", show_progress=False)
+    assert seen["precision"] == "bf16" and seen["num_workers"] == 6  # not capped at 4, not fp32
+
+
+def test_monitor_knn_spreads_decodes_with_workers_and_stays_on_the_device(tmp_path, monkeypatch):
+    """The kNN memory bank and queries are evenly spread (every class of a class-sorted folder),
+    the files are decoded by cfg.num_workers DataLoader workers, and the features reach the kNN
+    vote on the training device (extract_features(on_device=True)), at the run's precision."""
+    from hallucinator.evaluation import batches, monitor
+    train, test = _variable_size_image_folder(tmp_path / "data")
+    workers, feature_calls, knn_devices = [], [], []
+    real_loader, real_features, real_knn = batches.DataLoader, monitor.extract_features, monitor.knn_top1
+
+    def loader(*a, **kw):
+        workers.append(kw["num_workers"])
+        return real_loader(*a, **{**kw, "num_workers": 0})  # recorded; decoded here to stay quick
+
+    def features(*a, **kw):
+        feature_calls.append((a[3], kw["on_device"], kw["precision"]))
+        return real_features(*a, **kw)
+
+    monkeypatch.setattr(batches, "DataLoader", loader)
+    monkeypatch.setattr(monitor, "extract_features", features)
+    monkeypatch.setattr(monitor, "knn_top1", lambda ftr, ltr, fte, lte, **kw: knn_devices.append(ftr.device) or real_knn(ftr, ltr, fte, lte, **kw))
+    cfg = load_config("smoke/mocov2", ["dataset=imagenet", "in_channels=3", "image_size=16", "metrics_batch=4",
+                                      "knn_train_subset=4", "knn_test_subset=2", "num_workers=3", "precision=bf16",
+                                      "knn_every=1", "epochs=1", "width=4"])
+    mon = monitor.Monitor(cfg, test, train)
+    mem, queries = mon.knn_sets
+    assert len(mem) == 4 and len(queries) == 2
+    assert sorted({mem[i][1] for i in range(4)}) == [0, 1] and sorted(queries[i][1] for i in range(2)) == [0, 1]
+    from hallucinator.methods import build_method, model_config_from
+    torch.manual_seed(0)
+    encoder = build_method(model_config_from(cfg)).encoder
+    out = mon.measure(encoder, epoch=1, device=torch.device("cpu"))
+    assert out["knn_top1"] is not None and out["g2"] is not None
+    assert workers and set(workers) == {3}
+    assert feature_calls == [(torch.device("cpu"), True, "bf16")] * 2 and knn_devices == [torch.device("cpu")]
+
+
+def test_spread_subset_keeps_every_class_of_a_sorted_split():
+    from hallucinator.evaluation.monitor import spread_subset
+    ds = InMemoryImageDataset(torch.zeros(100, 1, 2, 2, dtype=torch.uint8), torch.arange(100) // 10, list("abcdefghij"))
+    sub = spread_subset(ds, 10)
+    assert isinstance(sub, InMemoryImageDataset) and sorted(sub.targets.tolist()) == list(range(10))
+    assert spread_subset(ds, None) is ds and spread_subset(ds, 100) is ds

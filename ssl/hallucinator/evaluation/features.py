@@ -7,22 +7,26 @@ import torch
 from torch import nn
 from torch.utils.data import Dataset
 
+from .. import precision as run_precision
 from .batches import eval_batches
 
 
 @torch.no_grad()
 def extract_features(backbone: nn.Module, dataset: Dataset, dataset_name: str, device: torch.device,
                      size: Optional[int] = None, batch_size: int = 512, num_workers: int = 0,
-                     channels_last: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
-    """Backbone features (N x F, float32, CPU) and labels (N) of ``dataset`` in eval mode.
-
-    The backbone's train/eval mode is restored afterwards.
+                     channels_last: bool = False, precision: str = "fp32",
+                     on_device: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+    """Backbone features (N x F, float32) and labels (N) of ``dataset`` in eval mode, computed on
+    ``device`` at the run's ``precision`` (bf16/fp16: autocast); returned on the CPU, or on
+    ``device`` with ``on_device``. The backbone's train/eval mode is restored afterwards.
     """
     was_training = backbone.training
     backbone.eval()
     feats, labels = [], []
     for x, y in eval_batches(dataset, dataset_name, device, size, batch_size, num_workers, channels_last):
-        feats.append(backbone(x).float().cpu())
-        labels.append(y)
+        with run_precision.autocast(device, precision):
+            f = backbone(x).float()
+        feats.append(f if on_device else f.cpu())
+        labels.append(y.to(f.device) if on_device else y)
     backbone.train(was_training)
     return torch.cat(feats), torch.cat(labels).long()

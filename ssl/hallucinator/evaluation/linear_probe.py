@@ -21,6 +21,7 @@ from tqdm import tqdm
 from ..augmentations import Normalize
 from ..data import DATASETS
 from .. import checkpoint
+from .. import precision as run_precision
 from .batches import eval_batches
 
 
@@ -46,8 +47,13 @@ def _state_fingerprint(module: nn.Module) -> dict[str, torch.Tensor]:
 def linear_probe(backbone: nn.Module, feat_dim: int, train: Dataset, test: Dataset, dataset_name: str,
                  device: torch.device, work_dir: Path, epochs: int = 100, lr: float = 10.0,
                  milestones: tuple[int, ...] = (60, 80), batch_size: int = 512, num_workers: int = 4,
-                 size: Optional[int] = None, seed: int = 0, show_progress: bool = True) -> dict[str, Any]:
-    """Trains the linear classifier; returns {"top1", "top1_best", "best_epoch", "epochs", "history"}."""
+                 size: Optional[int] = None, seed: int = 0, show_progress: bool = True,
+                 precision: str = "fp32") -> dict[str, Any]:
+    """Trains the linear classifier; returns {"top1", "top1_best", "best_epoch", "epochs", "history"}.
+
+    The frozen backbone runs at the pretraining run's ``precision`` (bf16/fp16: autocast); the
+    classifier and its loss stay fp32. ``num_workers`` DataLoader workers decode both splits.
+    """
     info = DATASETS[dataset_name]
     size = size or info.image_size
     norm = Normalize(info.mean, info.std).to(device)
@@ -80,14 +86,14 @@ def linear_probe(backbone: nn.Module, feat_dim: int, train: Dataset, test: Datas
         clf.train()
         for x, y in loader:
             x, y = norm(x.to(device, non_blocking=True)), y.to(device, non_blocking=True)
-            with torch.no_grad():
-                f = backbone(x)
+            with torch.no_grad(), run_precision.autocast(device, precision):
+                f = backbone(x).float()
             loss = F.cross_entropy(clf(f), y)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
         sched.step()
-        history.append(_evaluate(backbone, clf, test, dataset_name, size, device, batch_size, num_workers))
+        history.append(_evaluate(backbone, clf, test, dataset_name, size, device, batch_size, num_workers, precision))
         bar.set_postfix(top1=f"{history[-1]:.2f}")
         checkpoint.save_atomic({"format": checkpoint.FORMAT, "classifier": clf.state_dict(), "optimizer": opt.state_dict(),
                                 "scheduler": sched.state_dict(), "history": history, "epoch": epoch + 1,
@@ -102,11 +108,13 @@ def linear_probe(backbone: nn.Module, feat_dim: int, train: Dataset, test: Datas
 
 
 @torch.no_grad()
-def _evaluate(backbone, clf, test, dataset_name, size, device, batch_size, num_workers) -> float:
+def _evaluate(backbone, clf, test, dataset_name, size, device, batch_size, num_workers, precision="fp32") -> float:
     """Top-1 (%) of ``clf`` on the frozen backbone's features of ``test`` (the shared eval loop)."""
     clf.eval()
     correct = total = 0
     for x, y in eval_batches(test, dataset_name, device, size, batch_size, num_workers):
-        correct += (clf(backbone(x)).argmax(1).cpu() == y).sum().item()
+        with run_precision.autocast(device, precision):
+            f = backbone(x).float()
+        correct += (clf(f).argmax(1).cpu() == y).sum().item()
         total += len(y)
     return 100.0 * correct / total

@@ -12,7 +12,6 @@ import resource
 import signal
 import time
 import warnings
-from contextlib import nullcontext
 from pathlib import Path
 from typing import Any, Optional
 
@@ -20,7 +19,7 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from .. import checkpoint, distributed, rundir
+from .. import checkpoint, distributed, precision, rundir
 from ..config import TrainConfig, to_dict
 from ..evaluation.monitor import Monitor
 from ..methods import build_method, model_config_from
@@ -98,7 +97,6 @@ class Trainer:
         self.lrs = build_schedule(cfg.lr_schedule, cfg.lr, cfg.epochs, steps, cfg.warmup_epochs,
                                   cfg.lr_min_ratio)
         self.scaler = torch.amp.GradScaler(self.device.type, enabled=cfg.precision == "fp16")
-        self.autocast_dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(cfg.precision)
         self.ddp = (nn.parallel.DistributedDataParallel(self.model, device_ids=[self.dist.local_rank] if self.device.type == "cuda" else None)
                     if self.dist.world_size > 1 else self.model)
         self.nan_check_every = 1 if self.device.type == "cpu" else 25
@@ -142,11 +140,14 @@ class Trainer:
         self._resumed_from = (path, self.epoch, self.step)
 
     def _build_monitor(self) -> Monitor:
-        """G2/kNN on the test split; without a test split here the diagnostics are skipped."""
+        """G2/kNN on the test split, on rank 0 only (only it logs); without a test split here the
+        diagnostics are skipped."""
         cfg = self.cfg
+        if not self.is_main:
+            return Monitor(cfg, None, None)
         try:
             test = subset(load_split(cfg, "test"), cfg.eval_test_subset)
-            train = subset(load_split(cfg, "train"), cfg.knn_train_subset) if cfg.knn_every > 0 else None
+            train = load_split(cfg, "train") if cfg.knn_every > 0 else None
         except (FileNotFoundError, ValueError) as e:
             if self.is_main:
                 warnings.warn(f"kNN/G2 monitor off: the {cfg.dataset} test/kNN data cannot be used: "
@@ -254,10 +255,9 @@ class Trainer:
             lr = float(self.lrs[self.epoch * steps + self.step])
             for g in self.optimizer.param_groups:
                 g["lr"] = cfg.lr if g.get("fix_lr") else lr
-            ctx = torch.autocast(self.device.type, dtype=self.autocast_dtype) if self.autocast_dtype else nullcontext()
             global_step = self.epoch * steps + self.step
             self.step_diag.begin(global_step)
-            with ctx:
+            with precision.autocast(self.device, cfg.precision):
                 out = self.ddp(x1, x2)
             # A finiteness check reads the loss on the host: every step on CPU, every
             # `nan_check_every` steps on GPU (no per-step sync). Weights are only saved at epoch
