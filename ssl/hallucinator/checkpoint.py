@@ -49,6 +49,30 @@ def require_finite(weights: dict[str, Any], what: str) -> None:
         raise CheckpointError(f"{what} has non-finite weights in {len(bad)} tensor(s), e.g. {', '.join(bad[:3])}")
 
 
+def rng_state(device: torch.device) -> dict[str, Any]:
+    """The random state a resume restores: the CPU generator and the generator of ``device`` if CUDA.
+
+    Only the device in use is saved (a one-element ``rng_cuda`` list), not every visible device.
+    """
+    return {"rng_cpu": torch.get_rng_state(),
+            "rng_cuda": [torch.cuda.get_rng_state(device)] if device.type == "cuda" else []}
+
+
+def restore_rng(state: dict[str, Any], device: torch.device) -> None:
+    """Restores ``rng_state``'s generators into this process: the CPU one, and entry 0 of
+    ``rng_cuda`` into ``device`` whatever number of devices is visible now.
+
+    Entry 0 is the saving process's device (rank 0's); every process seeds and draws alike, so
+    each process's device generator equals it. Checkpoints that hold every visible device's state
+    (``get_rng_state_all``) restore the same entry, so resuming on fewer or more GPUs works and is
+    deterministic. A CPU run ignores saved CUDA states; a CUDA run of a CPU checkpoint keeps its seed.
+    """
+    torch.set_rng_state(state["rng_cpu"])
+    cuda = state.get("rng_cuda") or []
+    if cuda and device.type == "cuda":
+        torch.cuda.set_rng_state(cuda[0], device)
+
+
 def load(path: str | Path) -> dict[str, Any]:
     """Loads a checkpoint of this project without executing any code from the file."""
     try:

@@ -31,13 +31,14 @@ AugmentOn = Literal["cpu", "device"]
 Optimizer = Literal["sgd"]
 Precision = Literal["fp32", "bf16", "fp16"]
 Device = Literal["auto", "cpu", "cuda"]
+DistBackend = Literal["auto", "gloo", "nccl"]
 CropPlacement = Literal[PLACEMENTS]
 LrSchedule = Literal["cosine", "epoch_cosine", "multistep"]  # training/schedule.py builds each
 
 # Range rules that a type cannot express.
 _AT_LEAST_ONE = ("epochs", "batch_size", "width", "in_channels", "train_subset", "image_size", "knn_k",
-                 "knn_train_subset", "eval_train_subset", "eval_test_subset", "metrics_batch", "queue_size",
-                 "dim", "proj_hidden", "pred_hidden", "max_steps_per_epoch", "threads", "max_image_pixels")
+                 "knn_train_subset", "knn_test_subset", "eval_train_subset", "eval_test_subset", "metrics_batch",
+                 "queue_size", "dim", "proj_hidden", "pred_hidden", "max_steps_per_epoch", "threads", "max_image_pixels")
 _AT_LEAST_ZERO = ("num_workers", "knn_every", "hallucinator_layers", "weight_decay", "warmup_epochs",
                   "crop_warmup_epochs", "diag_every", "hallucinator_warmup_steps")
 _POSITIVE = ("lr", "beta_alpha", "temperature", "knn_temperature")
@@ -82,12 +83,14 @@ class TrainConfig(ModelConfig):
     output_dir: str = "runs/pretrain"
     run_name: Optional[str] = None         # None = derived from method/dataset/seed
     device: Device = "auto"
+    dist_backend: DistBackend = "auto"    # torchrun's process group; auto = nccl on CUDA, gloo on CPU
     threads: Optional[int] = None          # torch CPU threads
     max_steps_per_epoch: Optional[int] = None  # cap steps per epoch (smoke runs)
     knn_every: int = 1                     # kNN top-1 every N epochs (0 = never)
     knn_k: int = 200
     knn_temperature: float = 0.1
-    knn_train_subset: Optional[int] = 10000  # memory-bank size for the per-epoch kNN
+    knn_train_subset: Optional[int] = 10000  # per-epoch kNN: memory bank, evenly spread over the training split
+    knn_test_subset: Optional[int] = 10000   # per-epoch kNN: queries, evenly spread over the test split
     eval_train_subset: Optional[int] = None  # evaluate.py: first N training images for the probes (None = all)
     eval_test_subset: Optional[int] = None   # evaluate.py: first N test images (None = all)
     metrics_batch: int = 1024              # fixed held-out images for G2 / similarity diagnostics
@@ -138,6 +141,8 @@ class TrainConfig(ModelConfig):
             raise ConfigError(f"lr_min_ratio must be in [0, 1], got {self.lr_min_ratio}")
         if self.run_name is not None:
             check_run_name(self.run_name)
+        if self.dist_backend == "nccl" and self.device == "cpu":
+            raise ConfigError("dist_backend=nccl needs CUDA; with device=cpu use dist_backend=gloo (or auto)")
         channels = DATASETS[self.dataset].num_channels
         if self.in_channels != channels:
             raise ConfigError(f"in_channels={self.in_channels} but {self.dataset} images have {channels} "

@@ -31,31 +31,47 @@ class DistInfo:
     world_size: int
 
 
-def init(backend: str | None = None) -> DistInfo:
-    """Initialises the process group from torchrun or SLURM variables; one process otherwise.
+def launch_info() -> DistInfo:
+    """This process's rank, local rank and world size from torchrun or SLURM variables (no
+    process group is created); ``DistInfo(0, 0, 1)`` for a plain single process.
 
     torchrun sets RANK/LOCAL_RANK/WORLD_SIZE/MASTER_ADDR/MASTER_PORT. Under ``srun`` without
     torchrun, SLURM_PROCID/SLURM_LOCALID/SLURM_NTASKS are used and MASTER_ADDR/MASTER_PORT must
-    be exported by the job script. The backend defaults to nccl with CUDA and gloo otherwise.
+    be exported by the job script.
     """
     env = os.environ
     if "RANK" in env and "WORLD_SIZE" in env:
-        r, lr, ws = int(env["RANK"]), int(env.get("LOCAL_RANK", 0)), int(env["WORLD_SIZE"])
-    elif "SLURM_PROCID" in env and int(env.get("SLURM_NTASKS", "1")) > 1:
+        return DistInfo(int(env["RANK"]), int(env.get("LOCAL_RANK", 0)), int(env["WORLD_SIZE"]))
+    if "SLURM_PROCID" in env and int(env.get("SLURM_NTASKS", "1")) > 1:
         r, lr, ws = int(env["SLURM_PROCID"]), int(env["SLURM_LOCALID"]), int(env["SLURM_NTASKS"])
         env.setdefault("RANK", str(r))
         env.setdefault("WORLD_SIZE", str(ws))
         env.setdefault("LOCAL_RANK", str(lr))
         if "MASTER_ADDR" not in env:
             raise RuntimeError("SLURM launch without torchrun: export MASTER_ADDR and MASTER_PORT")
-    else:
-        return DistInfo(0, 0, 1)
-    if ws > 1 and not is_initialized():
-        backend = backend or ("nccl" if torch.cuda.is_available() else "gloo")
-        if backend == "nccl":
-            torch.cuda.set_device(lr)
-        dist.init_process_group(backend=backend, rank=r, world_size=ws)
-    return DistInfo(r, lr, ws)
+        return DistInfo(r, lr, ws)
+    return DistInfo(0, 0, 1)
+
+
+def init(device: torch.device | None = None, backend: str | None = None) -> DistInfo:
+    """Initialises the process group of a torchrun/SLURM launch (see ``launch_info``); nothing in
+    a single process.
+
+    The backend is ``backend`` when given, else nccl when ``device`` is a CUDA device and gloo
+    otherwise (None = CPU): it follows the device the run uses, never whether CUDA merely exists.
+    A CUDA ``device`` becomes this process's current device.
+    """
+    info = launch_info()
+    if info.world_size > 1 and not is_initialized():
+        cuda = device is not None and device.type == "cuda"
+        backend = backend or ("nccl" if cuda else "gloo")
+        if backend == "nccl" and not cuda:
+            raise RuntimeError(f"the nccl backend needs a CUDA device, this process uses {device or 'the CPU'}; "
+                               "use dist_backend=gloo or device=cuda")
+        if cuda:
+            torch.cuda.set_device(device)
+        dist.init_process_group(backend=backend, rank=info.rank, world_size=info.world_size)
+    return info
 
 
 def shutdown() -> None:

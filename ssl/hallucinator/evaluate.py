@@ -106,12 +106,13 @@ def evaluate(run_dir: Path, probes: list[str], cfg: TrainConfig, baseline: str |
     test = subset(load_split(cfg, "test"), cfg.eval_test_subset)
     size = cfg.image_size or DATASETS[cfg.dataset].image_size
     feats: dict[str, Any] = {}
+    run_kw = dict(num_workers=cfg.num_workers, precision=cfg.precision)  # the run's workers and precision
 
     def features():
         if not feats:
             t0 = time.time()
-            feats["train"] = extract_features(backbone, train, cfg.dataset, device, size)
-            feats["test"] = extract_features(backbone, test, cfg.dataset, device, size)
+            feats["train"] = extract_features(backbone, train, cfg.dataset, device, size, **run_kw)
+            feats["test"] = extract_features(backbone, test, cfg.dataset, device, size, **run_kw)
             feats["seconds"] = time.time() - t0
         return feats["train"], feats["test"]
 
@@ -134,12 +135,12 @@ def evaluate(run_dir: Path, probes: list[str], cfg: TrainConfig, baseline: str |
             feat_dim = backbone.out_dim
             res = linear_probe(backbone, feat_dim, train, test, cfg.dataset, device, run_dir, epochs=linear_epochs,
                                lr=linear_lr or (30.0 if big else 10.0), batch_size=linear_batch or (256 if big else 512),
-                               num_workers=min(cfg.num_workers, 4), size=size, seed=cfg.seed, show_progress=show_progress,
-                               drop_last=cfg.linear_drop_last)
+                               size=size, seed=cfg.seed, show_progress=show_progress,
+                               drop_last=cfg.linear_drop_last, **run_kw)
         else:  # features_2d
             if encoder is None:
                 continue
-            emb, labels = extract_features(encoder, test, cfg.dataset, device, size)  # projector output
+            emb, labels = extract_features(encoder, test, cfg.dataset, device, size, **run_kw)  # projector output
             if emb.shape[1] != 2:
                 raise ValueError(f"features_2d needs a 2-D embedding (dim=2), this run has dim={emb.shape[1]}")
             emb = torch.nn.functional.normalize(emb, dim=1)

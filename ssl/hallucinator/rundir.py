@@ -39,8 +39,8 @@ ROW_KEYS = ("suite", "profile", "row")
 REQUIRED_CONFIG_KEYS = (*ROW_KEYS, "method", "dataset", "seed")
 # Config keys that name, place or schedule a run rather than define its recipe: a checkpoint may
 # resume under different values, and runs that differ only here are the same configuration.
-NON_DEFINING_KEYS = frozenset({"output_dir", "run_name", "device", "threads", "num_workers", "knn_every",
-                               "data_root", "on_corrupt", "tensorboard", "suite", "profile", "row",
+NON_DEFINING_KEYS = frozenset({"output_dir", "run_name", "device", "dist_backend", "threads", "num_workers",
+                               "knn_every", "data_root", "on_corrupt", "tensorboard", "suite", "profile", "row",
                                "source"})
 
 RUN_STATUSES = ("running", "finished", "interrupted", "failed")

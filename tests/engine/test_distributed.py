@@ -1,4 +1,5 @@
-"""Two gloo processes on CPU: gathered SimCLR negatives and MoCo's shuffle-BN + global queue."""
+"""Two gloo processes on CPU (fp32) against one process: SimCLR's gathered negatives, MoCo's
+shuffle-BN key order, its global queue, and the loss and averaged gradients of both."""
 import json
 import os
 import socket
@@ -11,8 +12,10 @@ import torch.multiprocessing as mp
 
 from hallucinator import ModelConfig, build_method, distributed, rundir
 
+from cpu_pin import cpu_only
 from engine_support import ROOT, TINY, needs_fmnist
 
+pytestmark = pytest.mark.bit_exact  # CPU (gloo), fp32, deterministic algorithms in this process
 N = 4  # per-process batch
 
 
@@ -33,6 +36,23 @@ def _simclr():
     return model.eval()  # eval-mode BN: per-sample forward, so only the loss couples the processes
 
 
+def _moco():
+    torch.manual_seed(0)
+    return build_method(ModelConfig(method="mocov2", width=4, queue_size=64, shuffle_bn=True, hallucinator=True))
+
+
+def _step(model, x1, x2):
+    """One forward/backward; the gradients averaged over processes as DDP does, the loss too."""
+    out = model(x1, x2)
+    out.loss.backward()
+    grads = [p.grad.clone() for p in model.parameters() if p.grad is not None]
+    for g in grads:
+        if distributed.world_size() > 1:
+            dist.all_reduce(g)
+            g /= distributed.world_size()
+    return out, distributed.all_reduce_mean(out.loss), grads
+
+
 def _worker(rank, port, out_dir, kind):
     os.environ.update(RANK=str(rank), LOCAL_RANK=str(rank), WORLD_SIZE="2", MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
     distributed.init(backend="gloo")
@@ -40,14 +60,7 @@ def _worker(rank, port, out_dir, kind):
     x1, x2 = _data()
     mine = slice(rank * N, (rank + 1) * N)
     if kind == "simclr":
-        model = _simclr()
-        out = model(x1[mine], x2[mine])
-        out.loss.backward()
-        grads = [p.grad.clone() for p in model.parameters()]
-        for g in grads:  # what DDP does: average over processes
-            dist.all_reduce(g)
-            g /= 2
-        loss = distributed.all_reduce_mean(out.loss)
+        out, loss, grads = _step(_simclr(), x1[mine], x2[mine])
         torch.save({"loss": loss, "grads": grads, "lam": out.lam}, f"{out_dir}/simclr{rank}.pt")
     elif kind == "lambda_per_rank":
         from hallucinator.hallucinator import Hallucinator
@@ -55,38 +68,104 @@ def _worker(rank, port, out_dir, kind):
         lams = torch.stack([h.sample_lambda(N) for _ in range(3)])
         torch.save({"lams": lams, "state": h.get_extra_state()["generator"]}, f"{out_dir}/lam{rank}.pt")
     else:
-        torch.manual_seed(0)
-        model = build_method(ModelConfig(method="mocov2", width=4, queue_size=64, shuffle_bn=True))
+        shuffle, seen = distributed.batch_shuffle, {}
+
+        def recording_shuffle(x):  # keeps the permutation so the test can recompute the shards
+            shard, unshuffle = shuffle(x)
+            seen["unshuffle"] = unshuffle
+            return shard, unshuffle
+
+        distributed.batch_shuffle = recording_shuffle
+        model = _moco()  # train mode: the key encoder's BN sees this process's shard of the shuffled batch
         out = model(x1[mine], x2[mine])
-        out.loss.backward()
-        torch.save({"queue": model.ordered_queue(), "k": out.k, "ptr": int(model.queue_ptr)}, f"{out_dir}/moco{rank}.pt")
+        train = {"queue": model.ordered_queue(), "k": out.k, "ptr": int(model.queue_ptr), **seen}
+        model = _moco().eval()  # eval-mode BN: per sample
+        out, loss, grads = _step(model, x1[mine], x2[mine])
+        torch.save({"train": train, "k": out.k, "loss": loss, "grads": grads, "queue": model.ordered_queue()},
+                   f"{out_dir}/moco{rank}.pt")
     distributed.shutdown()
 
 
-@pytest.mark.parametrize("kind", ["simclr", "moco", "lambda_per_rank"])
-def test_two_processes(tmp_path, kind):
-    mp.spawn(_worker, args=(_free_port(), str(tmp_path), kind), nprocs=2, join=True)
-    if kind == "lambda_per_rank":  # the released code's per-rank lambdas, seeded, one generator state
-        r0, r1 = (torch.load(tmp_path / f"lam{r}.pt") for r in (0, 1))
-        assert (r0["lams"] != r1["lams"]).all() and torch.equal(r0["state"], r1["state"])
-    elif kind == "simclr":
-        model = _simclr()
-        x1, x2 = _data()
-        out = model(x1, x2)
-        out.loss.backward()
-        r0, r1 = (torch.load(tmp_path / f"simclr{r}.pt") for r in (0, 1))
-        # the Hallucinator drew the same lambda in both processes
-        assert torch.equal(r0["lam"], r1["lam"]) and torch.equal(r0["lam"], out.lam)
-        assert r0["loss"].item() == pytest.approx(out.loss.item(), rel=1e-5)
-        for g_dist, p in zip(r0["grads"], model.parameters()):
-            torch.testing.assert_close(g_dist, p.grad, rtol=1e-4, atol=1e-6)
-        for a, b in zip(r0["grads"], r1["grads"]):
-            assert torch.equal(a, b)
-    else:
-        r0, r1 = (torch.load(tmp_path / f"moco{r}.pt") for r in (0, 1))
-        assert r0["ptr"] == r1["ptr"] == 2 * N  # both processes' keys, each once
-        assert torch.equal(r0["queue"], r1["queue"])
-        torch.testing.assert_close(r0["queue"][-2 * N:], torch.cat([r0["k"], r1["k"]]))
+def _assert_grads_equal(dist_grads, model):
+    grads = [p.grad for p in model.parameters() if p.grad is not None]
+    assert len(dist_grads) == len(grads)
+    for g_dist, g in zip(dist_grads, grads):
+        torch.testing.assert_close(g_dist, g, rtol=1e-4, atol=1e-6)
+
+
+def test_simclr_gathered_negatives_give_the_one_process_loss_and_gradients(tmp_path):
+    """2 gloo processes x N images == 1 process x 2N images (CPU, fp32; eval-mode BN so that only
+    the loss couples the images): same Hallucinator lambda, loss (rel 1e-5), averaged gradients."""
+    mp.spawn(_worker, args=(_free_port(), str(tmp_path), "simclr"), nprocs=2, join=True)
+    model = _simclr()
+    x1, x2 = _data()
+    out = model(x1, x2)
+    out.loss.backward()
+    r0, r1 = (torch.load(tmp_path / f"simclr{r}.pt") for r in (0, 1))
+    assert torch.equal(r0["lam"], r1["lam"]) and torch.equal(r0["lam"], out.lam)
+    assert r0["loss"].item() == pytest.approx(out.loss.item(), rel=1e-5)
+    _assert_grads_equal(r0["grads"], model)
+    for a, b in zip(r0["grads"], r1["grads"]):
+        assert torch.equal(a, b)
+
+
+@pytest.fixture(scope="module")
+def moco_runs(tmp_path_factory):
+    """One 2-process MoCo v2 (+Hallucinator, shuffle-BN) step in train mode and one in eval mode."""
+    out = tmp_path_factory.mktemp("moco")
+    with cpu_only():  # set up before the autouse CPU pin of each test
+        mp.spawn(_worker, args=(_free_port(), str(out), "moco"), nprocs=2, join=True)
+    return [torch.load(out / f"moco{r}.pt") for r in (0, 1)]
+
+
+def test_moco_shuffle_bn_restores_the_key_order(moco_runs):
+    """Train mode (CPU, fp32): each process's keys equal the key encoder run on the two shards of
+    the globally shuffled batch, put back in the unshuffled order; they differ from the keys of
+    the unshuffled shards, so the shuffle did change what BN saw."""
+    r0, r1 = (r["train"] for r in moco_runs)
+    assert torch.equal(r0["unshuffle"], r1["unshuffle"])  # one permutation, drawn on rank 0
+    perm = torch.argsort(r0["unshuffle"])
+    ref = _moco()
+    ref._momentum_update()  # what the step did before computing its keys
+    _, x2 = _data()
+    with torch.no_grad():
+        shards = x2[perm].view(2, N, *x2.shape[1:])
+        shuffled = torch.cat([ref.momentum_encoder(s) for s in shards])
+        keys = torch.empty_like(shuffled)
+        keys[perm] = shuffled
+        keys = torch.nn.functional.normalize(keys, dim=1)
+        plain = torch.nn.functional.normalize(torch.cat([ref.momentum_encoder(x2[:N]), ref.momentum_encoder(x2[N:])]), dim=1)
+    torch.testing.assert_close(torch.cat([r0["k"], r1["k"]]), keys, rtol=1e-5, atol=1e-6)
+    assert not torch.allclose(keys, plain, atol=1e-4)
+
+
+def test_moco_queue_holds_the_global_keys(moco_runs):
+    """After one step both processes' queues end with the 2N gathered keys, rank order (CPU, fp32)."""
+    r0, r1 = (r["train"] for r in moco_runs)
+    assert r0["ptr"] == r1["ptr"] == 2 * N  # both processes' keys, each once
+    assert torch.equal(r0["queue"], r1["queue"])
+    torch.testing.assert_close(r0["queue"][-2 * N:], torch.cat([r0["k"], r1["k"]]))
+
+
+def test_moco_two_processes_equal_one_process(moco_runs):
+    """Eval-mode BN (per-sample, so only the loss couples images), CPU, fp32: 2 gloo processes x N
+    images give the one-process keys (in order), loss, averaged gradients and queue on 2N images."""
+    model = _moco().eval()
+    x1, x2 = _data()
+    out, _, _ = _step(model, x1, x2)
+    r0, r1 = moco_runs
+    torch.testing.assert_close(torch.cat([r0["k"], r1["k"]]), out.k, rtol=1e-5, atol=1e-6)
+    assert r0["loss"].item() == pytest.approx(out.loss.item(), rel=1e-5)
+    _assert_grads_equal(r0["grads"], model)
+    torch.testing.assert_close(r0["queue"], model.ordered_queue())
+
+
+def test_lambda_per_rank_is_seeded_and_differs_between_ranks(tmp_path):
+    """``lambda_per_rank`` (the released code's per-rank draws, seeded here): 2 gloo processes draw
+    different lambdas from one shared generator state, so a rank-0 checkpoint resumes every rank."""
+    mp.spawn(_worker, args=(_free_port(), str(tmp_path), "lambda_per_rank"), nprocs=2, join=True)
+    r0, r1 = (torch.load(tmp_path / f"lam{r}.pt") for r in (0, 1))
+    assert (r0["lams"] != r1["lams"]).all() and torch.equal(r0["state"], r1["state"])
 
 
 @needs_fmnist

@@ -5,12 +5,15 @@ import torch
 from engine_support import TINY, needs_fmnist
 from hallucinator.presets import load_config
 from hallucinator.data import InMemoryImageDataset
+from hallucinator.data.imagenet import load_image_folder
 from hallucinator.evaluate import evaluate
+from hallucinator.evaluation.features import extract_features
 from hallucinator.evaluation.fast_probe import balanced_subset, logistic_regression_top1
 from hallucinator.evaluation.knn import knn_top1
 from hallucinator.evaluation.linear_probe import linear_probe
 from hallucinator.metrics import uniformity
 from hallucinator.training.trainer import Trainer
+from PIL import Image
 from torch import nn
 
 
@@ -89,3 +92,131 @@ def test_features_2d_probe_writes_what_fig5_reads(tmp_path):
     assert data["features"].shape == (300, 2) and data["labels"].shape == (300,)
     assert np.allclose(np.linalg.norm(data["features"], axis=1), 1.0, atol=1e-5)
     assert res["probes"]["features_2d"]["g2"] == pytest.approx(uniformity(torch.from_numpy(data["features"])).item(), rel=1e-5)
+
+
+def _variable_size_image_folder(root):
+    """ImageNet's layout (train/ and val/ class folders) of JPEGs in 5 different sizes, 2 classes:
+    class 0 bright on the left, class 1 bright on the right (a flip-free split a probe can learn)."""
+    sizes = [(40, 30), (23, 57), (64, 64), (31, 45), (50, 26)]
+    for split in ("train", "val"):
+        for c, wnid in enumerate(("n00000001", "n00000002")):
+            d = root / split / wnid
+            d.mkdir(parents=True)
+            for i, (w, h) in enumerate(sizes):
+                a = np.full((h, w, 3), 20, np.uint8)
+                (a[:, : w // 2] if c == 0 else a[:, w // 2:])[:] = 230
+                Image.fromarray(a).save(d / f"{wnid}_{i}.JPEG", quality=90)
+    return (load_image_folder("imagenet", root, "train"), load_image_folder("imagenet", root, "test"))
+
+
+def _tiny_backbone():
+    torch.manual_seed(0)
+    return nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d((1, 2)), nn.Flatten())
+
+
+def test_linear_probe_evaluates_a_folder_of_variable_size_jpegs(tmp_path):
+    """The probe's test pass batches images of different sizes (resized per sample, then collated)."""
+    train, test = _variable_size_image_folder(tmp_path / "data")
+    assert len({tuple(test[i][0].shape) for i in range(len(test))}) == 5  # the check needs mixed sizes
+    res = linear_probe(_tiny_backbone(), 8, train, test, "imagenet", torch.device("cpu"), tmp_path, epochs=1,
+                       lr=1.0, milestones=(1,), batch_size=4, num_workers=0, size=16, show_progress=False)
+    assert len(res["history"]) == 1 and 0.0 <= res["top1"] <= 100.0
+
+
+def test_probe_monitor_and_features_share_one_eval_loop(tmp_path):
+    """The features, the probe's test pass and the monitor's G2 images are the same eval batches."""
+    from hallucinator.evaluation import linear_probe as lp
+    from hallucinator.evaluation.batches import eval_batches
+    from hallucinator.evaluation.monitor import Monitor
+    _, test = _variable_size_image_folder(tmp_path / "data")
+    backbone = _tiny_backbone().eval()
+    feats, labels = extract_features(backbone, test, "imagenet", torch.device("cpu"), size=16, batch_size=3)
+    x = torch.cat([b for b, _ in eval_batches(test, "imagenet", torch.device("cpu"), 16, batch_size=3)])
+    assert x.shape == (10, 3, 16, 16)
+    torch.testing.assert_close(feats, backbone(x))
+    clf = nn.Linear(8, 2)
+    expect = 100.0 * (clf(backbone(x)).argmax(1) == labels).double().mean().item()
+    assert lp._evaluate(backbone, clf, test, "imagenet", 16, torch.device("cpu"), 4, 0) == (pytest.approx(expect), 10)
+    cfg = load_config("smoke/mocov2", ["dataset=imagenet", "in_channels=3", "image_size=16", "metrics_batch=6"])
+    torch.testing.assert_close(Monitor(cfg, test, None).probe, x[:6])
+
+
+class _AutocastSpy(nn.Module):
+    """A backbone that records the autocast dtype active on the CPU at each call (None: off)."""
+
+    def __init__(self):
+        super().__init__()
+        self.net, self.seen = _tiny_backbone(), []
+
+    def forward(self, x):
+        self.seen.append(torch.get_autocast_dtype("cpu") if torch.is_autocast_enabled("cpu") else None)
+        return self.net(x)
+
+
+def test_linear_probe_runs_the_backbone_at_the_runs_precision(tmp_path):
+    """precision=bf16: every backbone call, training and test pass, is under bf16 autocast; the
+    classifier and its loss stay fp32."""
+    train, test = _variable_size_image_folder(tmp_path / "data")
+    spy = _AutocastSpy()
+    res = linear_probe(spy, 8, train, test, "imagenet", torch.device("cpu"), tmp_path, epochs=1, lr=1.0,
+                       milestones=(1,), batch_size=4, num_workers=0, size=16, show_progress=False, precision="bf16")
+    assert len(spy.seen) == 3 + 3 and set(spy.seen) == {torch.bfloat16}  # 10 train + 10 test images, batch 4
+    assert 0.0 <= res["top1"] <= 100.0
+    spy.seen.clear()
+    linear_probe(spy, 8, train, test, "imagenet", torch.device("cpu"), tmp_path / "fp32", epochs=1, lr=1.0,
+                 milestones=(1,), batch_size=4, num_workers=0, size=16, show_progress=False)
+    assert set(spy.seen) == {None}
+
+
+@needs_fmnist
+def test_evaluate_gives_the_probes_the_runs_precision_and_workers(tmp_path, monkeypatch):
+    import hallucinator.evaluate as ev
+    seen = {}
+    monkeypatch.setattr(ev, "linear_probe", lambda *a, **kw: seen.update(kw) or {"top1": 50.0, "labels": "all"})
+    cfg = load_config("smoke/mocov2", ["precision=bf16", "num_workers=6", "eval_train_subset=64", "eval_test_subset=32"])
+    evaluate(tmp_path, ["linear"], cfg, baseline="random-init", show_progress=False)
+    assert seen["precision"] == "bf16" and seen["num_workers"] == 6  # not capped at 4, not fp32
+
+
+def test_monitor_knn_spreads_decodes_with_workers_and_stays_on_the_device(tmp_path, monkeypatch):
+    """The kNN memory bank and queries are evenly spread (every class of a class-sorted folder),
+    the files are decoded by cfg.num_workers DataLoader workers, and the features reach the kNN
+    vote on the training device (extract_features(on_device=True)), at the run's precision."""
+    from hallucinator.evaluation import batches, monitor
+    train, test = _variable_size_image_folder(tmp_path / "data")
+    workers, feature_calls, knn_devices = [], [], []
+    real_loader, real_features, real_knn = batches.DataLoader, monitor.extract_features, monitor.knn_top1
+
+    def loader(*a, **kw):
+        workers.append(kw["num_workers"])
+        return real_loader(*a, **{**kw, "num_workers": 0})  # recorded; decoded here to stay quick
+
+    def features(*a, **kw):
+        feature_calls.append((a[3], kw["on_device"], kw["precision"]))
+        return real_features(*a, **kw)
+
+    monkeypatch.setattr(batches, "DataLoader", loader)
+    monkeypatch.setattr(monitor, "extract_features", features)
+    monkeypatch.setattr(monitor, "knn_top1", lambda ftr, ltr, fte, lte, **kw: knn_devices.append(ftr.device) or real_knn(ftr, ltr, fte, lte, **kw))
+    cfg = load_config("smoke/mocov2", ["dataset=imagenet", "in_channels=3", "image_size=16", "metrics_batch=4",
+                                      "knn_train_subset=4", "knn_test_subset=2", "num_workers=3", "precision=bf16",
+                                      "knn_every=1", "epochs=1", "width=4"])
+    mon = monitor.Monitor(cfg, test, train)
+    mem, queries = mon.knn_sets
+    assert len(mem) == 4 and len(queries) == 2
+    assert sorted({mem[i][1] for i in range(4)}) == [0, 1] and sorted(queries[i][1] for i in range(2)) == [0, 1]
+    from hallucinator.methods import build_method, model_config_from
+    torch.manual_seed(0)
+    encoder = build_method(model_config_from(cfg)).encoder
+    out = mon.measure(encoder, epoch=1, device=torch.device("cpu"))
+    assert out["knn_top1"] is not None and out["g2"] is not None
+    assert workers and set(workers) == {3}
+    assert feature_calls == [(torch.device("cpu"), True, "bf16")] * 2 and knn_devices == [torch.device("cpu")]
+
+
+def test_spread_subset_keeps_every_class_of_a_sorted_split():
+    from hallucinator.evaluation.monitor import spread_subset
+    ds = InMemoryImageDataset(torch.zeros(100, 1, 2, 2, dtype=torch.uint8), torch.arange(100) // 10, list("abcdefghij"))
+    sub = spread_subset(ds, 10)
+    assert isinstance(sub, InMemoryImageDataset) and sorted(sub.targets.tolist()) == list(range(10))
+    assert spread_subset(ds, None) is ds and spread_subset(ds, 100) is ds

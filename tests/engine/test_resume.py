@@ -1,4 +1,7 @@
-"""Kill a run and re-run the same command: the result equals the uninterrupted run bit for bit."""
+"""Kill a run and re-run the same command: the result equals the uninterrupted run bit for bit.
+
+Every test here runs on the CPU (conftest's pin, also in the pretrain subprocesses), fp32, with
+deterministic algorithms in this process (marker ``bit_exact``)."""
 import json
 import signal
 import subprocess
@@ -12,7 +15,9 @@ from hallucinator import checkpoint
 
 from engine_support import ROOT, TINY, needs_fmnist, pretrain
 
-# Device: CPU, default thread settings of one machine; bit-equality holds on one machine, not across machines.
+# Device: CPU (tests/conftest.py pins it), fp32, deterministic algorithms (the bit_exact marker);
+# bit-equality holds on one machine, not across machines.
+pytestmark = pytest.mark.bit_exact
 ARGS = ["--config", "smoke/mocov2-hal", *TINY, "epochs=3", "knn_every=0", "diag_every=5"]
 
 
@@ -94,3 +99,51 @@ def test_on_device_batches_depend_only_on_their_position():
     for (a1, a2), (b1, b2) in zip(full[3:], resumed):
         assert torch.equal(a1, b1) and torch.equal(a2, b2)
     assert not torch.equal(full[0][0], list(data.epoch(2))[0][0])  # a new epoch draws new views
+
+
+class _FakeCuda:
+    """torch.cuda's RNG entry points on a CPU-only machine with ``visible`` GPUs: setting the state
+    of a device that is not visible raises, as CUDA does."""
+
+    def __init__(self, monkeypatch, visible: int) -> None:
+        self.visible, self.states = visible, {}
+        monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+        monkeypatch.setattr(torch.cuda, "device_count", lambda: visible)
+        monkeypatch.setattr(torch.cuda, "get_rng_state", lambda device="cuda": self.states[torch.device(device).index or 0].clone())
+        monkeypatch.setattr(torch.cuda, "get_rng_state_all", lambda: [self.states[i].clone() for i in range(visible)])
+        monkeypatch.setattr(torch.cuda, "set_rng_state", self.set_state)
+        monkeypatch.setattr(torch.cuda, "set_rng_state_all", lambda states: [self.set_state(s, i) for i, s in enumerate(states)])
+
+    def set_state(self, state, device="cuda"):
+        index = device if isinstance(device, int) else (torch.device(device).index or 0)
+        if index >= self.visible:
+            raise RuntimeError(f"CUDA error: invalid device ordinal {index} ({self.visible} visible)")
+        self.states[index] = state.clone()
+
+
+@needs_fmnist
+def test_resume_with_fewer_visible_gpus_restores_the_device_in_use(tmp_path, monkeypatch):
+    """A checkpoint whose ``rng_cuda`` holds 2 devices' states (as get_rng_state_all wrote them)
+    resumes on a machine with 1 visible GPU: that GPU gets entry 0, the saving process's device.
+    The trainer then saves only the state of the device in use. Without CUDA here, the trainer's
+    device is set to a fake cuda:0 after construction and torch.cuda's RNG functions are replaced."""
+    from hallucinator.presets import load_config
+    from hallucinator.training.trainer import Trainer
+
+    cfg = load_config("smoke/mocov2-hal", [*TINY, "epochs=1", "knn_every=0", f"output_dir={tmp_path}", "run_name=r"])
+    trainer = Trainer(cfg, show_progress=False)
+    try:
+        cuda = _FakeCuda(monkeypatch, visible=1)
+        cuda.states = {0: torch.zeros(16, dtype=torch.uint8)}
+        trainer.device = torch.device("cuda", 0)
+        saved = [torch.full((16,), 10 + i, dtype=torch.uint8) for i in range(2)]
+        checkpoint.save_atomic({**trainer._state(), "rng_cuda": saved}, tmp_path / "ckpt.pt")
+        rng_cpu = torch.get_rng_state()
+        torch.manual_seed(99)
+        trainer._load(tmp_path / "ckpt.pt")
+        assert list(cuda.states) == [0] and torch.equal(cuda.states[0], saved[0])
+        assert torch.equal(torch.get_rng_state(), rng_cpu)
+        state = trainer._state()
+        assert len(state["rng_cuda"]) == 1 and torch.equal(state["rng_cuda"][0], saved[0])
+    finally:
+        trainer._lock.release()

@@ -68,6 +68,7 @@ def test_truncate_keeps_steps_before_the_checkpoint(tmp_path):
     assert [r["step"] for r in read_steps(tmp_path)] == [0, 5]
 
 
+@pytest.mark.bit_exact  # CPU, fp32, deterministic algorithms
 @needs_fmnist
 def test_diagnostics_do_not_change_training(tmp_path):
     args = ["--config", "smoke/mocov2-hal", *TINY, "epochs=1", "knn_every=0", "augment_on=cpu"]

@@ -113,6 +113,7 @@ def test_fallback_is_the_central_crop_and_bad_placement_raises():
         TwoViews(recipe("grey", crop_p=0.5, crop_placement="corner"))
 
 
+@pytest.mark.bit_exact  # CPU, fp32, deterministic algorithms
 def test_per_sample_views_are_a_function_of_the_generator():
     img = torch.randint(0, 256, (1, 28, 28), dtype=torch.uint8)
     views = TwoViews(recipe("grey", size=28, crop_p=0.5))

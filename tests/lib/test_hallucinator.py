@@ -43,6 +43,7 @@ def test_default_widths_match_released_code():
     assert sum(isinstance(m, nn.ReLU) for m in h.net) == 2
 
 
+@pytest.mark.bit_exact  # CPU, fp32, deterministic algorithms
 def test_lambda_range_seeding_and_per_sample():
     h = Hallucinator(dim=4, beta=(0.2, 0.3), seed=3)
     lams = torch.stack([h.sample_lambda(8) for _ in range(2000)])
@@ -53,6 +54,7 @@ def test_lambda_range_seeding_and_per_sample():
     assert Hallucinator(dim=4, per_sample=True).sample_lambda(6).shape == (6, 1)
 
 
+@pytest.mark.bit_exact  # CPU, fp32, deterministic algorithms
 def test_lambda_generator_state_travels_in_state_dict():
     a = Hallucinator(dim=4, seed=1)
     a.sample_lambda(1)

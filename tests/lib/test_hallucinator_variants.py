@@ -92,6 +92,7 @@ def test_factory_builds_variants_and_the_warmup_override():
     assert r.hallucinator.residual and torch.count_nonzero(r.hallucinator.net[-1].weight) == 0
 
 
+@pytest.mark.bit_exact  # CPU, fp32, deterministic algorithms
 def test_warmup_zero_moco_step_equals_the_baseline_step():
     cfg = dict(method="mocov2", width=4, in_channels=1, queue_size=64, seed=0)
     base = build_method(ModelConfig(**cfg))

@@ -1,4 +1,5 @@
 """In CI an unexpected skip fails the run; only tests marked ``cuda`` may skip (tests/conftest.py)."""
+import os
 from pathlib import Path
 
 pytest_plugins = "pytester"
@@ -20,7 +21,8 @@ def test_runs():
 
 
 def _run(pytester, monkeypatch, ci: str | None):
-    pytester.makeconftest(CONFTEST.read_text())
+    pytester.makeconftest(CONFTEST.read_text())  # it imports its helpers from tests/
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(CONFTEST.parent), os.environ.get("PYTHONPATH")])))
     pytester.makepyfile(test_sample=SKIPPING)
     if ci is None:
         monkeypatch.delenv("CI", raising=False)

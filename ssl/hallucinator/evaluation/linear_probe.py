@@ -19,10 +19,10 @@ from torchvision.transforms import v2
 from tqdm import tqdm
 
 from ..augmentations import Normalize
-from ..data import DATASETS, InMemoryImageDataset
-from ..data.folders import collate_readable, score_once
+from ..data import DATASETS
 from .. import checkpoint
-from .features import eval_resize
+from .. import precision as run_precision
+from .batches import eval_batches
 
 
 class _Augmented(Dataset):
@@ -48,10 +48,12 @@ def linear_probe(backbone: nn.Module, feat_dim: int, train: Dataset, test: Datas
                  device: torch.device, work_dir: Path, epochs: int = 100, lr: float = 10.0,
                  milestones: tuple[int, ...] = (60, 80), batch_size: int = 512, num_workers: int = 4,
                  size: Optional[int] = None, seed: int = 0, show_progress: bool = True,
-                 drop_last: bool = False) -> dict[str, Any]:
+                 drop_last: bool = False, precision: str = "fp32") -> dict[str, Any]:
     """Trains the linear classifier; returns {"top1", "top1_best", "best_epoch", "epochs", "history", "n_test"}
     (``n_test``: the test images scored; an unreadable one skipped is left out, never replaced).
 
+    The frozen backbone runs at the pretraining run's ``precision`` (bf16/fp16: autocast); the
+    classifier and its loss stay fp32. ``num_workers`` DataLoader workers decode both splits.
     ``drop_last`` drops each epoch's last incomplete training batch (the released ``DDP_linear.py``).
     """
     info = DATASETS[dataset_name]
@@ -72,7 +74,7 @@ def linear_probe(backbone: nn.Module, feat_dim: int, train: Dataset, test: Datas
         opt.load_state_dict(st["optimizer"])
         sched.load_state_dict(st["scheduler"])
         history, start, n_test = list(st["history"]), st["epoch"], st.get("n_test")
-        torch.set_rng_state(st["rng_cpu"])
+        checkpoint.restore_rng(st, device)
     backbone.eval()
     for p in backbone.parameters():
         p.requires_grad_(False)
@@ -86,19 +88,19 @@ def linear_probe(backbone: nn.Module, feat_dim: int, train: Dataset, test: Datas
         clf.train()
         for x, y in loader:
             x, y = norm(x.to(device, non_blocking=True)), y.to(device, non_blocking=True)
-            with torch.no_grad():
-                f = backbone(x)
+            with torch.no_grad(), run_precision.autocast(device, precision):
+                f = backbone(x).float()
             loss = F.cross_entropy(clf(f), y)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
         sched.step()
-        top1, n_test = _evaluate(backbone, clf, test, norm, size, device, batch_size)
+        top1, n_test = _evaluate(backbone, clf, test, dataset_name, size, device, batch_size, num_workers, precision)
         history.append(top1)
         bar.set_postfix(top1=f"{history[-1]:.2f}")
         checkpoint.save_atomic({"format": checkpoint.FORMAT, "classifier": clf.state_dict(), "optimizer": opt.state_dict(),
                                 "scheduler": sched.state_dict(), "history": history, "n_test": n_test, "epoch": epoch + 1,
-                                "rng_cpu": torch.get_rng_state()}, ckpt)
+                                **checkpoint.rng_state(device)}, ckpt)
     after = _state_fingerprint(backbone)
     changed = [k for k in before if not torch.equal(before[k], after[k])]
     if changed:  # MoCo's lincls sanity check: probing must not touch the backbone
@@ -109,20 +111,15 @@ def linear_probe(backbone: nn.Module, feat_dim: int, train: Dataset, test: Datas
 
 
 @torch.no_grad()
-def _evaluate(backbone, clf, test, norm, size, device, batch_size) -> tuple[float, int]:
-    """(top-1 in %, number of test images scored): each readable test image once."""
+def _evaluate(backbone, clf, test, dataset_name, size, device, batch_size, num_workers,
+              precision="fp32") -> tuple[float, int]:
+    """(top-1 in %, number of test images scored) of ``clf`` on the frozen backbone's features of
+    ``test``, through the shared eval loop (each readable test image once)."""
     clf.eval()
     correct = total = 0
-    if isinstance(test, InMemoryImageDataset):
-        batches = ((test.images[i:i + batch_size], test.targets[i:i + batch_size]) for i in range(0, len(test), batch_size))
-    else:
-        batches = DataLoader(score_once(test), batch_size=batch_size, num_workers=2, collate_fn=collate_readable)
-    for batch in batches:
-        if batch is None:
-            continue
-        x, y = batch
-        x = norm(eval_resize(x, size).to(device))
-        correct += (clf(backbone(x)).argmax(1).cpu() == y).sum().item()
+    for x, y in eval_batches(test, dataset_name, device, size, batch_size, num_workers):
+        with run_precision.autocast(device, precision):
+            f = backbone(x).float()
+        correct += (clf(f).argmax(1).cpu() == y).sum().item()
         total += len(y)
     return 100.0 * correct / total, total
-

@@ -4,37 +4,50 @@ from __future__ import annotations
 from typing import Optional
 
 import torch
-from torch.utils.data import Dataset
+from torch.utils.data import Dataset, Subset
 
-from ..augmentations import Normalize
-from ..data import DATASETS, InMemoryImageDataset
+from .. import precision
+from ..data import InMemoryImageDataset
 from ..metrics import uniformity
-from .features import eval_resize, extract_features
+from .batches import eval_batches
+from .features import extract_features
 from .knn import knn_top1
+
+
+def spread_subset(dataset: Dataset, n: Optional[int]) -> Dataset:
+    """``n`` items evenly spaced over ``dataset`` (all of it if ``n`` is None or not smaller), so a
+    class-sorted folder (ImageNet) keeps every class; in-memory data stays one tensor."""
+    if n is None or n >= len(dataset):
+        return dataset
+    idx = torch.linspace(0, len(dataset) - 1, n).round().long()
+    if isinstance(dataset, InMemoryImageDataset):
+        return InMemoryImageDataset(dataset.images[idx], dataset.targets[idx], dataset.classes)
+    return Subset(dataset, idx.tolist())
 
 
 class Monitor:
     """G2 of the encoder's l2-normalised embeddings of the first ``metrics_batch`` test images, every
     epoch; weighted kNN top-1 of the backbone every ``knn_every`` epochs and at the last epoch.
 
-    Both are skipped (None) when the dataset has no test split on this machine.
+    The kNN memory bank is ``knn_train_subset`` training images and its queries ``knn_test_subset``
+    test images, each evenly spread over the split; images are decoded by ``num_workers`` DataLoader
+    workers, and features and the kNN vote are computed on the training device at the run's
+    precision. Both are skipped (None) when the dataset has no test split on this machine, and on
+    processes other than rank 0 (the trainer builds them without data).
     """
 
     def __init__(self, cfg, test: Optional[Dataset], knn_train: Optional[Dataset]) -> None:
-        """``test``: the held-out images (None: no diagnostics); ``knn_train``: the kNN memory bank."""
+        """``test``: the held-out images (None: no diagnostics); ``knn_train``: the training split."""
         self.cfg = cfg
         self.probe: Optional[torch.Tensor] = None
-        self.knn_sets = (knn_train, test) if test is not None and knn_train is not None else None
+        self.knn_sets = None
         if test is None:
             return
-        info = DATASETS[cfg.dataset]
-        size = cfg.image_size or info.image_size
-        n = min(cfg.metrics_batch, len(test))
-        if isinstance(test, InMemoryImageDataset):  # one tensor slice, not n decodes
-            images = eval_resize(test.images[:n], size)
-        else:
-            images = torch.stack([eval_resize(test[i][0], size) for i in range(n)])
-        self.probe = Normalize(info.mean, info.std)(images)
+        if knn_train is not None:
+            self.knn_sets = (spread_subset(knn_train, cfg.knn_train_subset), spread_subset(test, cfg.knn_test_subset))
+        head = test.head(cfg.metrics_batch) if cfg.metrics_batch < len(test) else test
+        self.probe = torch.cat([x for x, _ in eval_batches(head, cfg.dataset, torch.device("cpu"), cfg.image_size,
+                                                           batch_size=256, num_workers=cfg.num_workers)])
 
     @torch.no_grad()
     def measure(self, encoder: torch.nn.Module, epoch: int, device: torch.device) -> dict[str, Optional[float]]:
@@ -46,12 +59,13 @@ class Monitor:
         was = encoder.training
         encoder.eval()
         x = self.probe.to(device)
-        emb = torch.cat([encoder(x[i:i + 256]).float() for i in range(0, x.shape[0], 256)])
+        with precision.autocast(device, cfg.precision):
+            emb = torch.cat([encoder(x[i:i + 256]).float() for i in range(0, x.shape[0], 256)])
         encoder.train(was)
         out["g2"] = uniformity(emb).item()
         if self.knn_sets is not None and (epoch % cfg.knn_every == 0 or epoch == cfg.epochs):
-            train, test = self.knn_sets
-            ftr, ltr = extract_features(encoder.backbone, train, cfg.dataset, device, cfg.image_size)
-            fte, lte = extract_features(encoder.backbone, test, cfg.dataset, device, cfg.image_size)
+            kw = dict(size=cfg.image_size, num_workers=cfg.num_workers, precision=cfg.precision, on_device=True)
+            ftr, ltr = extract_features(encoder.backbone, self.knn_sets[0], cfg.dataset, device, **kw)
+            fte, lte = extract_features(encoder.backbone, self.knn_sets[1], cfg.dataset, device, **kw)
             out["knn_top1"] = knn_top1(ftr, ltr, fte, lte, k=cfg.knn_k, temperature=cfg.knn_temperature)
         return out

@@ -12,7 +12,6 @@ import resource
 import signal
 import time
 import warnings
-from contextlib import nullcontext
 from pathlib import Path
 from typing import Any, Optional
 
@@ -20,7 +19,7 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from .. import checkpoint, distributed, rundir
+from .. import checkpoint, distributed, precision, rundir
 from ..config import TrainConfig, to_dict
 from ..evaluation.monitor import Monitor
 from ..methods import build_method, model_config_from
@@ -43,10 +42,17 @@ def run_dir_for(cfg: TrainConfig) -> Path:
 
 
 def pick_device(cfg: TrainConfig, local_rank: int) -> torch.device:
+    """The configured device ("auto": CUDA when available); on CUDA, ``cuda:<local_rank>``, which
+    must be visible (one process per visible GPU)."""
     if cfg.device == "cpu" or (cfg.device == "auto" and not torch.cuda.is_available()):
         return torch.device("cpu")
     if not torch.cuda.is_available():
         raise RuntimeError("device=cuda but CUDA is not available")
+    visible = torch.cuda.device_count()
+    if local_rank >= visible:
+        raise RuntimeError(f"the process with local rank {local_rank} needs cuda:{local_rank} but {visible} CUDA "
+                           f"device(s) are visible; start at most {visible} process(es) per node "
+                           f"(torchrun --nproc_per_node {visible}) or set device=cpu")
     return torch.device("cuda", local_rank)
 
 
@@ -56,11 +62,12 @@ class Trainer:
     def __init__(self, cfg: TrainConfig, resume: bool = True, show_progress: bool = True) -> None:
         cfg.validate()
         self.cfg = cfg
-        self.dist = distributed.init()
+        self.device = pick_device(cfg, distributed.launch_info().local_rank)
+        # the process group's backend follows the device (or dist_backend), not whether CUDA exists
+        self.dist = distributed.init(self.device, None if cfg.dist_backend == "auto" else cfg.dist_backend)
         self.is_main = self.dist.rank == 0
         if cfg.threads:
             torch.set_num_threads(cfg.threads)
-        self.device = pick_device(cfg, self.dist.local_rank)
         self.run_dir = run_dir_for(cfg)
         self.ckpt_path = self.run_dir / rundir.CHECKPOINT
         # One writer per run directory, taken before any work; the kernel drops it on any exit.
@@ -90,7 +97,6 @@ class Trainer:
         self.lrs = build_schedule(cfg.lr_schedule, cfg.lr, cfg.epochs, steps, cfg.warmup_epochs,
                                   cfg.lr_min_ratio, cfg.lr_milestones, cfg.lr_decay)
         self.scaler = torch.amp.GradScaler(self.device.type, enabled=cfg.precision == "fp16")
-        self.autocast_dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(cfg.precision)
         self.ddp = (nn.parallel.DistributedDataParallel(self.model, device_ids=[self.dist.local_rank] if self.device.type == "cuda" else None)
                     if self.dist.world_size > 1 else self.model)
         self.nan_check_every = 1 if self.device.type == "cpu" else 25
@@ -111,8 +117,7 @@ class Trainer:
         return {"format": checkpoint.FORMAT, "config": to_dict(self.cfg), "model": self.model.state_dict(),
                 "optimizer": self.optimizer.state_dict(), "scaler": self.scaler.state_dict(),
                 "epoch": self.epoch, "step": self.step, "partial": dict(self.partial),
-                "rng_cpu": torch.get_rng_state(),
-                "rng_cuda": torch.cuda.get_rng_state_all() if self.device.type == "cuda" else []}
+                **checkpoint.rng_state(self.device)}
 
     def _save(self) -> None:
         """Writes the checkpoint unless a weight is NaN/inf (the last good one is kept)."""
@@ -131,17 +136,18 @@ class Trainer:
         self.optimizer.load_state_dict(state["optimizer"])
         self.scaler.load_state_dict(state["scaler"])
         self.epoch, self.step, self.partial = state["epoch"], state["step"], dict(state["partial"])
-        torch.set_rng_state(state["rng_cpu"])
-        if state["rng_cuda"] and self.device.type == "cuda":
-            torch.cuda.set_rng_state_all(state["rng_cuda"])
+        checkpoint.restore_rng(state, self.device)  # the device in use, whatever number is visible now
         self._resumed_from = (path, self.epoch, self.step)
 
     def _build_monitor(self) -> Monitor:
-        """G2/kNN on the test split; without a test split here the diagnostics are skipped."""
+        """G2/kNN on the test split, on rank 0 only (only it logs); without a test split here the
+        diagnostics are skipped."""
         cfg = self.cfg
+        if not self.is_main:
+            return Monitor(cfg, None, None)
         try:
             test = subset(load_split(cfg, "test"), cfg.eval_test_subset)
-            train = subset(load_split(cfg, "train"), cfg.knn_train_subset) if cfg.knn_every > 0 else None
+            train = load_split(cfg, "train") if cfg.knn_every > 0 else None
         except (FileNotFoundError, ValueError) as e:
             if self.is_main:
                 warnings.warn(f"kNN/G2 monitor off: the {cfg.dataset} test/kNN data cannot be used: "
@@ -249,10 +255,9 @@ class Trainer:
             lr = float(self.lrs[self.epoch * steps + self.step])
             for g in self.optimizer.param_groups:
                 g["lr"] = cfg.lr if g.get("fix_lr") else lr
-            ctx = torch.autocast(self.device.type, dtype=self.autocast_dtype) if self.autocast_dtype else nullcontext()
             global_step = self.epoch * steps + self.step
             self.step_diag.begin(global_step)
-            with ctx:
+            with precision.autocast(self.device, cfg.precision):
                 out = self.ddp(x1, x2)
             # A finiteness check reads the loss on the host: every step on CPU, every
             # `nan_check_every` steps on GPU (no per-step sync). Weights are only saved at epoch
