@@ -8,7 +8,7 @@ Re-running the same command resumes from the run directory's checkpoint (``--no-
 to touch an existing one). SLURM, several nodes: see the README ("Multi-node").
 
 Exit codes: 0 finished, 1 failed, 2 configuration error, 3 data error, 128+N stopped by signal N
-(resumable). Errors are one line; ``--debug`` or HALLUCINATOR_DEBUG=1 shows the traceback.
+(resumable; under torchrun every rank stops at the same step and exits 128+N, whichever rank got N). Errors are one line; ``--debug`` or HALLUCINATOR_DEBUG=1 shows the traceback.
 """
 from __future__ import annotations
 

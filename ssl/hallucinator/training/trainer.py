@@ -3,7 +3,8 @@
 Writes the run directory of ``hallucinator.rundir`` (``output_dir/run_name``): config.json,
 run.json, metrics.jsonl (+ TensorBoard), steps.jsonl (step diagnostics every ``diag_every`` steps,
 see ``step_diagnostics``), checkpoint.pt (atomic, weights-only, finite weights only; every epoch
-and on SIGTERM/SIGINT) and .lock (one writer per run directory).
+and on SIGTERM/SIGINT) and .lock (one writer per run directory). A signal to any one rank stops
+every rank at the same step: the ranks agree on it (``distributed.agree_max``) before leaving the loop.
 """
 from __future__ import annotations
 
