@@ -33,6 +33,9 @@ from .schedule import build_schedule
 from .step_diagnostics import StepDiagnostics
 
 
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)  # save a checkpoint, mark the run "interrupted", exit 128+N
+
+
 class NonFiniteLossError(RuntimeError):
     """The loss became NaN or inf; the run stops and keeps its last good checkpoint."""
 
@@ -154,7 +157,8 @@ class Trainer:
         return Monitor(cfg, test, train)
 
     # ----- the loop ----------------------------------------------------------------------
-    def _on_signal(self, signum, frame) -> None:
+    def on_signal(self, signum, frame=None) -> None:
+        """The handler of ``STOP_SIGNALS``: asks the run to stop at the next step all ranks agree on."""
         self._stop_signal = signum
 
     def _stop_agreed(self) -> bool:
@@ -214,7 +218,7 @@ class Trainer:
         directory's lock is released on return or error.
         """
         cfg = self.cfg
-        old = {s: signal.signal(s, self._on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
+        old = {s: signal.signal(s, self.on_signal) for s in STOP_SIGNALS}
         t_run = time.time()
         last: dict[str, Any] = {}
         status = "failed"
