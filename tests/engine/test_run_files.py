@@ -111,6 +111,15 @@ def test_baseline_refuses_a_directory_holding_another_run_and_changes_nothing(ru
     assert _snapshot(run) == before
 
 
+@needs_fmnist
+def test_baseline_may_add_probes_to_its_own_directory(tmp_path):
+    args = [str(tmp_path / "rand"), "--baseline", "random-init", "--config", "smoke/mocov2", *TINY,
+            "eval_train_subset=256", "eval_test_subset=128", "--probes"]
+    assert evaluate_cli.main([*args, "knn"]) == 0
+    assert evaluate_cli.main([*args, "fast_linear", "row=random-init"]) == 0  # a non-defining key may differ
+    assert set(json.loads((tmp_path / "rand" / rundir.EVAL).read_text())["probes"]) == {"knn", "fast_linear"}
+
+
 # ----- item 5: a run directory's JSON that is not JSON --------------------------------------------
 BAD_JSON = {"torn": b'{"status": "runn', "binary": b"\xff\xfe\x00\x81garbage", "not-an-object": b"[1, 2]"}
 
