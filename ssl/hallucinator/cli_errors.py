@@ -16,16 +16,18 @@ def debug_requested(flag: bool = False) -> bool:
 def report(exc: BaseException) -> int:
     """Prints ``exc`` as one ``<kind> error: ...`` line on stderr; returns the exit code.
 
-    2: configuration, 3: data (missing, malformed or corrupt files), 1: anything else.
+    2: configuration, 3: data (missing, malformed or corrupt files, a run directory's JSON files
+    included), 1: anything else.
     Only a missing dataset keeps its multi-line message (the layout it expects).
     """
     from .config import ConfigError
     from .data import CorruptImageError, DatasetFormatError, DatasetNotFoundError
     from .checkpoint import ConfigMismatchError
+    from .rundir import RunFileError
 
     if isinstance(exc, (ConfigError, ConfigMismatchError)):
         kind, code = "config", 2
-    elif isinstance(exc, (DatasetNotFoundError, DatasetFormatError, CorruptImageError)):
+    elif isinstance(exc, (DatasetNotFoundError, DatasetFormatError, CorruptImageError, RunFileError)):
         kind, code = "data", 3
     else:
         kind, code = "", 1

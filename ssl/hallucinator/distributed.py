@@ -124,6 +124,16 @@ def all_reduce_mean(x: torch.Tensor) -> torch.Tensor:
     return x
 
 
+def agree_max(value: int, device: torch.device | str = "cpu") -> int:
+    """The largest ``value`` over ranks, the same on every rank (one tiny all_reduce); ``value``
+    itself in one process. Every rank must call it at the same point (e.g. a stop decision)."""
+    if world_size() == 1:
+        return value
+    t = torch.tensor([value], dtype=torch.int64, device=device)
+    dist.all_reduce(t, op=dist.ReduceOp.MAX)
+    return int(t.item())
+
+
 def broadcast_(x: torch.Tensor, src: int = 0) -> torch.Tensor:
     """In-place broadcast from ``src`` (no-op in one process)."""
     if world_size() > 1:

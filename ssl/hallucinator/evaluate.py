@@ -11,14 +11,16 @@ beside it), ``fast_linear`` (features once + L-BFGS logistic regression, all lab
 Finished probes are kept when the command is re-run; the linear probe resumes mid-way.
 With ``on_corrupt=skip`` an unreadable image is left out, never replaced by another: ``n_test`` /
 ``n_train`` count the images used and ``skipped_test`` / ``skipped_train`` the ones left out.
-A checkpoint whose config differs from the run's ``config.json``, or whose weights are not
-finite, is refused. Errors are one line (exit 1, 2 config, 3 data); ``--debug`` or
-HALLUCINATOR_DEBUG=1 shows the traceback.
+One process at a time writes a run directory (the run lock of ``training/run_lock.py``, shared
+with pretraining): a second one is refused at once (exit 1). ``--baseline`` writes only into a new
+directory or one that holds the same reference encoder. A checkpoint whose config differs from
+the run's ``config.json``, or whose weights are not finite, is refused. Errors are one line
+(exit 1, 2 config, 3 data: an unreadable file, a run directory's JSON files included);
+``--debug`` or HALLUCINATOR_DEBUG=1 shows the traceback.
 """
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import time
@@ -29,7 +31,7 @@ import numpy as np
 import torch
 
 from . import cli_errors
-from .config import TrainConfig, from_dict, to_dict
+from .config import ConfigError, TrainConfig, from_dict, to_dict
 from .presets import load_config
 from .data import DATASETS
 from .evaluation.fast_probe import balanced_subset, logistic_regression_top1
@@ -43,6 +45,7 @@ from . import rundir
 from . import checkpoint
 from .training import provenance
 from .training.pipeline import load_split, subset
+from .training.run_lock import RunDirLock
 from .training.trainer import pick_device
 
 PROBES = ("linear", "fast_linear", "fast_linear_1k", "knn", "features_2d")
@@ -77,6 +80,8 @@ def _num_skipped(dataset) -> int:
 def evaluate(run_dir: Path, probes: list[str], cfg: TrainConfig, baseline: str | None = None,
              linear_epochs: int = 100, linear_lr: float | None = None, linear_batch: int | None = None,
              show_progress: bool = True) -> dict[str, Any]:
+    """Runs the probes not yet in ``run_dir/eval.json`` and adds them to it; the caller holds the
+    run directory (``RunDirLock``), as ``main`` does."""
     unknown = sorted(set(probes) - set(PROBES))
     if unknown:
         raise ValueError(f"unknown probe(s) {unknown}; choose from {PROBES}")
@@ -84,13 +89,13 @@ def evaluate(run_dir: Path, probes: list[str], cfg: TrainConfig, baseline: str |
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     out_path = run_dir / rundir.EVAL
-    result = json.loads(out_path.read_text()) if out_path.exists() else {}
+    result = rundir.read_json(out_path) if out_path.exists() else {}
     result.setdefault("probes", {})
     result["status"] = "running"
     todo = [p for p in probes if p not in result["probes"]]
     if not todo:
         result["status"] = "finished"
-        write_json(out_path, result)
+        _write_eval(out_path, result)
         return result
     if baseline == "raw-pixels":
         encoder = None
@@ -153,11 +158,36 @@ def evaluate(run_dir: Path, probes: list[str], cfg: TrainConfig, baseline: str |
                        skipped_train=_num_skipped(train), skipped_test=_num_skipped(test))
         res["seconds"] = round(time.time() - t0, 1)
         result["probes"][probe] = res
-        write_json(out_path, result)  # each finished probe is kept even if a later one fails
+        _write_eval(out_path, result)  # each finished probe is kept even if a later one fails
         print(f"{run_dir.name}: {probe} " + (f"top1 {res['top1']:.2f}" if "top1" in res else f"G2 {res.get('g2')}"), flush=True)
     result["status"] = "finished"
-    write_json(out_path, result)
+    _write_eval(out_path, result)
     return result
+
+
+def _write_eval(path: Path, result: dict[str, Any]) -> None:
+    """Writes eval.json with ``result``'s probes added to those already in the file: a probe that
+    an earlier evaluate wrote is never dropped."""
+    if path.exists():
+        result["probes"] = {**rundir.read_json(path).get("probes", {}), **result["probes"]}
+    write_json(path, result)
+
+
+def _check_baseline_dir(run_dir: Path, cfg: TrainConfig, baseline: str) -> None:
+    """``--baseline`` rewrites config.json and run.json: only in a new directory, or in one that
+    holds the same reference encoder with the same config (to add probes)."""
+    held = [n for n in (rundir.CONFIG, rundir.RUN, rundir.CHECKPOINT, rundir.METRICS, rundir.EVAL)
+            if (run_dir / n).exists()]
+    if not held:
+        return
+    run_json = run_dir / rundir.RUN
+    kind = rundir.read_json(run_json).get("kind", rundir.KIND_PRETRAIN) if run_json.exists() else None
+    if kind != baseline:
+        raise ConfigError(f"{run_dir} holds {f'a {kind} run' if kind else 'another run'} ({', '.join(held)}), not a "
+                          f"{baseline} reference; --baseline {baseline} needs a new directory or one of its own")
+    if (run_dir / rundir.CONFIG).exists():
+        checkpoint.check_compatible(rundir.read_json(run_dir / rundir.CONFIG), to_dict(cfg), run_dir / rundir.CONFIG,
+                                    action=f"add {baseline} probes to it")
 
 
 def _write_baseline_run(run_dir: Path, cfg: TrainConfig, baseline: str) -> None:
@@ -189,13 +219,23 @@ def main(argv: list[str] | None = None) -> int:
     if not args.baseline and not cfg_path.exists():
         print(f"error: {args.run_dir} has no config.json: not a run directory", file=sys.stderr)
         return 2
-    previous = _link_previous(args.run_dir / rundir.EVAL)
+    lock = RunDirLock(args.run_dir)
     try:
+        lock.acquire()  # one writer per run directory, as for pretraining
         if args.baseline:
             cfg = load_config(args.config, args.overrides)
-            _write_baseline_run(args.run_dir, cfg, args.baseline)
+            _check_baseline_dir(args.run_dir, cfg, args.baseline)
         else:
-            cfg = from_dict(json.loads(cfg_path.read_text()))
+            cfg = from_dict(rundir.read_json(cfg_path))
+    except Exception as e:  # refused before anything was written: eval.json stays as it was
+        lock.release()
+        if cli_errors.debug_requested(args.debug):
+            raise
+        return cli_errors.report(e)
+    previous = _link_previous(args.run_dir / rundir.EVAL)  # under the lock: no other writer removes it
+    try:
+        if args.baseline:
+            _write_baseline_run(args.run_dir, cfg, args.baseline)
         evaluate(args.run_dir, probes, cfg, baseline=args.baseline, linear_epochs=args.linear_epochs,
                  linear_lr=args.linear_lr, linear_batch=args.linear_batch)
     except Exception as e:
@@ -206,6 +246,7 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         if previous is not None:
             previous.unlink(missing_ok=True)
+        lock.release()
     return 0
 
 
@@ -227,7 +268,7 @@ def _mark_failed(path: Path, exc: Exception, previous: Path | None = None) -> No
     When even that cannot be written (a full disk), the eval.json this command started from is
     put back by a rename (``previous``, from ``_link_previous``), so none is left "running"."""
     try:
-        result = json.loads(path.read_text())
+        result = rundir.read_json(path)
         if result.get("status") == "running":
             write_json(path, {**result, "status": "failed", "error": f"{type(exc).__name__}: {exc}"})
     except ValueError:

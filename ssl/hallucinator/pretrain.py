@@ -8,11 +8,12 @@ Re-running the same command resumes from the run directory's checkpoint (``--no-
 to touch an existing one). SLURM, several nodes: see the README ("Multi-node").
 
 Exit codes: 0 finished, 1 failed, 2 configuration error, 3 data error, 128+N stopped by signal N
-(resumable). Errors are one line; ``--debug`` or HALLUCINATOR_DEBUG=1 shows the traceback.
+(resumable; under torchrun every rank stops at the same step and exits 128+N, whichever rank got N). Errors are one line; ``--debug`` or HALLUCINATOR_DEBUG=1 shows the traceback.
 """
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 
 from . import cli_errors
@@ -58,21 +59,27 @@ def main(argv: list[str] | None = None) -> int:
         for k, v in asdict(cfg).items():
             print(f"{k}: {v!r}")
         return 0
-    from .training.trainer import Trainer, run_dir_for  # heavy imports after argument checks
+    from . import distributed
+    from .training.trainer import STOP_SIGNALS, Trainer, run_dir_for  # heavy imports after argument checks
 
     if args.no_resume and (run_dir_for(cfg) / "checkpoint.pt").exists():
         print(f"error: {run_dir_for(cfg)} already has a checkpoint (drop --no-resume to continue it)", file=sys.stderr)
         return 2
+    previous = {}
     try:
         trainer = Trainer(cfg)
+        # From here to the end of the shutdown a signal asks the run to stop (fit agrees on it across
+        # ranks): one landing after fit, e.g. a second rank's later signal, cannot cut the exit short.
+        previous = {s: signal.signal(s, trainer.on_signal) for s in STOP_SIGNALS}
         trainer.fit()
     except Exception as e:  # one line per failure; run.json already says "failed"
         if debug:
             raise
         return cli_errors.report(e)
     finally:
-        from . import distributed
         distributed.shutdown()
+        for s, handler in previous.items():
+            signal.signal(s, handler)
     if trainer.interrupted:
         print(f"stopped by signal {trainer.interrupted}; re-run the same command to resume", file=sys.stderr)
         return 128 + trainer.interrupted

@@ -61,6 +61,27 @@ PROBE_KEYS = ("top1", "top1_best", "epochs", "labels", "n_train", "n_test", "ski
               "n", "seconds")
 
 
+class RunFileError(ValueError):
+    """A run-directory file that exists but is not what it should be (not JSON, not an object);
+    the message names the file. The CLIs report it as a data error (exit 3)."""
+
+    def __init__(self, path: str | Path, reason: str) -> None:
+        self.path = Path(path)
+        super().__init__(f"{path}: {reason}")
+
+
+def read_json(path: str | Path) -> dict[str, Any]:
+    """The JSON object in ``path`` (run.json, config.json, eval.json); ``RunFileError`` naming the
+    file when it is not UTF-8 JSON or not an object."""
+    try:
+        obj = json.loads(Path(path).read_text())
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise RunFileError(path, f"not a valid JSON file ({e})") from None
+    if not isinstance(obj, dict):
+        raise RunFileError(path, f"expected a JSON object, found {type(obj).__name__}")
+    return obj
+
+
 def write_atomic(path: str | Path, write: Callable[[IO], None], binary: bool = False) -> None:
     """Calls ``write(file)`` on a temporary file beside ``path``, fsyncs, then renames it over ``path``:
     readers see the old file or the new one, never a part (checkpoints use it too). On failure the
@@ -89,7 +110,7 @@ def write_json(path: str | Path, obj: Any) -> None:
 def update_json(path: str | Path, **updates: Any) -> dict[str, Any]:
     """Reads the JSON object at ``path`` (empty if absent), updates it, writes it atomically."""
     path = Path(path)
-    obj = json.loads(path.read_text()) if path.exists() else {}
+    obj = read_json(path) if path.exists() else {}
     obj.update(updates)
     write_json(path, obj)
     return obj
@@ -102,18 +123,23 @@ def append_jsonl(path: str | Path, record: dict[str, Any]) -> None:
 
 
 def keep_jsonl(path: str | Path, key: str, last: int) -> None:
-    """Drops the lines of a JSONL log whose ``key`` exceeds ``last`` (and any line after a torn one)."""
+    """Drops the records of a JSONL log whose ``key`` exceeds ``last`` (a resumed run writes them
+    again). A line that is not such a record (torn by a kill or a full disk) is kept, ended by a
+    newline, for the reports to flag: it is never silently deleted."""
     path = Path(path)
     if not path.exists():
         return
-    keep = []
-    for line in path.read_text().splitlines():
+    keep, lines = [], path.read_text(errors="surrogateescape").split("\n")
+    for line in lines[:-1] if lines[-1] == "" else lines:
         try:
-            if json.loads(line)[key] <= last:
-                keep.append(line)
-        except (json.JSONDecodeError, KeyError, TypeError):
-            break
-    write_atomic(path, lambda f: f.write("".join(k + "\n" for k in keep)))
+            value = json.loads(line)[key]
+            if value > last:
+                continue
+        except (json.JSONDecodeError, KeyError, TypeError, IndexError):
+            pass
+        keep.append(line)
+    write_atomic(path, lambda f: f.write("".join(k + "\n" for k in keep).encode(errors="surrogateescape")),
+                 binary=True)
 
 
 def metric_record(values: dict[str, Any]) -> dict[str, Any]:

@@ -4,6 +4,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 
 FMNIST = Path("/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz")
 ROOT = Path(__file__).resolve().parents[2]
@@ -16,3 +17,20 @@ TINY = ["train_subset=512", "batch_size=64", "width=4", "knn_train_subset=256", 
 def pretrain(*args: str, **kw) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "hallucinator.pretrain", *args], cwd=ROOT,
                           capture_output=True, text=True, **kw)
+
+
+def equal_state(a, b) -> bool:
+    """Whether two checkpoint entries (nested dicts of tensors and plain values) are identical."""
+    if isinstance(a, dict):
+        return a.keys() == b.keys() and all(equal_state(a[k], b[k]) for k in a)
+    return torch.equal(a, b) if isinstance(a, torch.Tensor) else a == b
+
+
+def assert_same_weights(a: dict, b: dict) -> None:
+    """Two end-of-run checkpoints hold bit-identical weights, Hallucinator state and momenta."""
+    assert a["epoch"] == b["epoch"] and a["step"] == b["step"] == 0
+    assert any(k.endswith("_extra_state") for k in a["model"])  # the Hallucinator's lambda generator
+    for k, v in a["model"].items():
+        assert equal_state(v, b["model"][k]), f"model entry {k} differs"
+    sa, sb = a["optimizer"]["state"], b["optimizer"]["state"]
+    assert sa.keys() == sb.keys() and all(torch.equal(sa[i]["momentum_buffer"], sb[i]["momentum_buffer"]) for i in sa)

@@ -1,19 +1,23 @@
 """Two gloo processes on CPU (fp32) against one process: SimCLR's gathered negatives, MoCo's
-shuffle-BN key order, its global queue, and the loss and averaged gradients of both."""
+shuffle-BN key order, its global queue, and the loss and averaged gradients of both; and a stop
+decision that all ranks agree on when only some of them are signalled."""
 import json
 import os
+import signal
 import socket
+import subprocess
 import sys
+import time
 
 import pytest
 import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
 
-from hallucinator import ModelConfig, build_method, distributed, rundir
+from hallucinator import ModelConfig, build_method, checkpoint, distributed, rundir
 
 from cpu_pin import cpu_only
-from engine_support import ROOT, TINY, needs_fmnist
+from engine_support import ROOT, TINY, assert_same_weights, needs_fmnist
 
 pytestmark = pytest.mark.bit_exact  # CPU (gloo), fp32, deterministic algorithms in this process
 N = 4  # per-process batch
@@ -186,3 +190,64 @@ def test_torchrun_two_processes_only_rank0_writes(tmp_path):
     info = json.loads((run / "run.json").read_text())
     assert info["world_size"] == 2 and info["status"] == "finished"
     assert len((run / "metrics.jsonl").read_text().splitlines()) == 1
+
+
+# MoCo with shuffle-BN: a rank that leaves the loop alone leaves its peer in a collective for good.
+STOP_ARGS = ["--config", "smoke/mocov2-hal", *TINY, "epochs=3", "knn_every=0", "augment_on=cpu", "diag_every=0",
+             "run_name=r"]
+
+
+def _launch_ranks(out, log_dir) -> list[subprocess.Popen]:
+    """Two pretrain processes of one run, started as torchrun starts its workers (RANK, WORLD_SIZE...)."""
+    port, procs = _free_port(), []
+    for r in (0, 1):
+        env = {**os.environ, "RANK": str(r), "LOCAL_RANK": str(r), "WORLD_SIZE": "2", "MASTER_ADDR": "127.0.0.1",
+               "MASTER_PORT": str(port)}
+        log = open(log_dir / f"rank{r}-{time.monotonic_ns()}.log", "w")
+        procs.append(subprocess.Popen([sys.executable, "-m", "hallucinator.pretrain", *STOP_ARGS, f"output_dir={out}"],
+                                      cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT))
+    return procs
+
+
+def _wait_all(procs, timeout=240) -> list[int]:
+    deadline = time.time() + timeout
+    try:
+        return [p.wait(max(1.0, deadline - time.time())) for p in procs]
+    except subprocess.TimeoutExpired:
+        for p in procs:
+            p.kill()
+        pytest.fail("the ranks did not all exit: a rank is stuck in a collective")
+
+
+@pytest.fixture(scope="module")
+def two_rank_reference(tmp_path_factory):
+    out = tmp_path_factory.mktemp("ref")
+    assert _wait_all(_launch_ranks(out, out)) == [0, 0], (out / "r").iterdir()
+    return checkpoint.load(out / "r" / rundir.CHECKPOINT)
+
+
+@needs_fmnist
+@pytest.mark.slow
+@pytest.mark.parametrize("signalled", [[1], [0], [1, 0]], ids=["rank1-only", "rank0-only", "both-at-different-steps"])
+def test_a_signal_to_some_ranks_stops_all_at_one_step_and_resumes_bit_for_bit(tmp_path, two_rank_reference, signalled):
+    procs = _launch_ranks(tmp_path, tmp_path)
+    metrics = tmp_path / "r" / rundir.METRICS
+    deadline = time.time() + 180
+    while time.time() < deadline and not (metrics.exists() and metrics.read_text().count("\n") >= 1):
+        time.sleep(0.05)
+    time.sleep(0.3)  # into epoch 2 of 3
+    assert all(p.poll() is None for p in procs), "the run ended before it could be interrupted"
+    for i, r in enumerate(signalled):
+        if i:
+            time.sleep(0.15)  # a later signal lands some steps after the first
+        procs[r].send_signal(signal.SIGTERM)
+    assert _wait_all(procs) == [128 + signal.SIGTERM] * 2
+    run = tmp_path / "r"
+    assert sorted(p.name for p in run.iterdir() if ".pt" in p.name) == [rundir.CHECKPOINT]  # one, no temporaries
+    state = checkpoint.load(run / rundir.CHECKPOINT)
+    assert 1 <= state["epoch"] < 3
+    assert json.loads((run / rundir.RUN).read_text())["status"] == "interrupted"
+    assert _wait_all(_launch_ranks(tmp_path, tmp_path)) == [0, 0]
+    assert json.loads((run / rundir.RUN).read_text())["status"] == "finished"
+    assert_same_weights(two_rank_reference, checkpoint.load(run / rundir.CHECKPOINT))
+    assert [json.loads(x)["epoch"] for x in (run / rundir.METRICS).read_text().splitlines()] == [1, 2, 3]

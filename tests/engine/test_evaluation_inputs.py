@@ -114,7 +114,7 @@ def test_full_disk_writing_features_2d_leaves_no_partial_file_and_records_the_fa
     assert "features_2d.npz" in lines[0]  # the file it could not write, not a temporary name
     run = tmp_path / "run"
     assert not (run / "features_2d.npz").exists()
-    assert sorted(p.name for p in run.iterdir()) == ["config.json", "eval.json", "run.json"]  # no temp file
+    assert sorted(p.name for p in run.iterdir()) == [".lock", "config.json", "eval.json", "run.json"]  # no temp file
     result = json.loads((run / "eval.json").read_text())
     assert result["status"] == "failed" and "No space left" in result["error"] and "knn" in result["probes"]
 
@@ -132,4 +132,4 @@ def test_full_disk_that_stays_full_puts_the_previous_eval_json_back(tmp_path, mo
     lines = capsys.readouterr().err.strip().splitlines()
     assert len(lines) == 1 and "No space left" in lines[0], lines
     assert (tmp_path / "run" / "eval.json").read_bytes() == before  # "finished", as before this command
-    assert sorted(p.name for p in (tmp_path / "run").iterdir()) == ["config.json", "eval.json", "run.json"]
+    assert sorted(p.name for p in (tmp_path / "run").iterdir()) == [".lock", "config.json", "eval.json", "run.json"]

@@ -109,7 +109,7 @@ def test_signal_after_the_last_epoch_leaves_the_run_finished_and_no_leftovers(tm
     measure = trainer.monitor.measure
 
     def signalled(*args):
-        trainer._on_signal(signal.SIGTERM, None)  # SIGTERM lands during the last epoch's bookkeeping
+        trainer.on_signal(signal.SIGTERM, None)  # SIGTERM lands during the last epoch's bookkeeping
         return measure(*args)
     monkeypatch.setattr(trainer.monitor, "measure", signalled)
     trainer.fit()

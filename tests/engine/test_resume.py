@@ -13,7 +13,7 @@ import torch
 
 from hallucinator import checkpoint
 
-from engine_support import ROOT, TINY, needs_fmnist, pretrain
+from engine_support import ROOT, TINY, assert_same_weights, needs_fmnist, pretrain
 
 # Device: CPU (tests/conftest.py pins it), fp32, deterministic algorithms (the bit_exact marker);
 # bit-equality holds on one machine, not across machines.
@@ -23,21 +23,6 @@ ARGS = ["--config", "smoke/mocov2-hal", *TINY, "epochs=3", "knn_every=0", "diag_
 
 def _final(run_dir):
     return checkpoint.load(run_dir / "checkpoint.pt")
-
-
-def _equal(a, b):
-    if isinstance(a, dict):
-        return a.keys() == b.keys() and all(_equal(a[k], b[k]) for k in a)
-    return torch.equal(a, b) if isinstance(a, torch.Tensor) else a == b
-
-
-def _assert_same(a, b):
-    assert a["epoch"] == b["epoch"] and a["step"] == b["step"] == 0
-    assert any(k.endswith("_extra_state") for k in a["model"])  # the Hallucinator's lambda generator
-    for k, v in a["model"].items():
-        assert _equal(v, b["model"][k]), f"model entry {k} differs"
-    sa, sb = a["optimizer"]["state"], b["optimizer"]["state"]
-    assert sa.keys() == sb.keys() and all(torch.equal(sa[i]["momentum_buffer"], sb[i]["momentum_buffer"]) for i in sa)
 
 
 def _interrupted_run(out, sig, wait_for_epoch, args):
@@ -72,7 +57,7 @@ def test_killed_run_resumes_bit_for_bit(tmp_path, sig, augment_on):
     res = pretrain(*args, f"output_dir={tmp_path / 'cut'}", "run_name=r")
     assert res.returncode == 0, res.stderr
     assert "resumed" in res.stdout
-    _assert_same(_final(tmp_path / "ref" / "r"), _final(tmp_path / "cut" / "r"))
+    assert_same_weights(_final(tmp_path / "ref" / "r"), _final(tmp_path / "cut" / "r"))
     lines = (tmp_path / "cut" / "r" / "metrics.jsonl").read_text().splitlines()
     assert [json.loads(line)["epoch"] for line in lines] == [1, 2, 3]
     ref_loss = [json.loads(line)["loss"] for line in (tmp_path / "ref" / "r" / "metrics.jsonl").read_text().splitlines()]

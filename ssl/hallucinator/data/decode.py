@@ -45,13 +45,18 @@ def _open_unchecked(data: bytes) -> Image.Image:
             Image.MAX_IMAGE_PIXELS = saved
 
 
-def _header_size(data: bytes) -> Optional[tuple[int, int]]:
-    """(width, height) from the header alone; None when Pillow cannot identify the format."""
+def _header(data: bytes) -> Optional[tuple[int, int, int]]:
+    """(width, height, frames) from the header (frames: Pillow's count of an animated or multi-page
+    file, 1 if it cannot tell); None when Pillow cannot identify the format."""
     with _PIL_LIMIT:
         saved, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, None
         try:
             with Image.open(io.BytesIO(data)) as img:
-                return img.size
+                try:
+                    frames = int(getattr(img, "n_frames", 1))
+                except Exception:  # a damaged later frame: the decoders below report it
+                    frames = 1
+                return (*img.size, frames)
         except Exception:  # unidentified or broken header: the decoders below report it
             return None
         finally:
@@ -102,8 +107,9 @@ def read_image_file(path: str | Path, max_pixels: Optional[int] = None) -> torch
         uint8 tensor of shape 3xHxW.
 
     Raises:
-        CorruptImageError: The file is missing, unreadable, truncated, not an image or larger
-            than ``max_pixels``.
+        CorruptImageError: The file is missing, unreadable, truncated, not an image, larger
+            than ``max_pixels``, or holds several frames (an animated GIF/PNG/WebP, a
+            multi-page TIFF): one image is one frame, never a stack.
     """
     limit = default_max_pixels() if max_pixels is None else max_pixels
     try:
@@ -112,10 +118,13 @@ def read_image_file(path: str | Path, max_pixels: Optional[int] = None) -> torch
         raise CorruptImageError(path, f"cannot read: {exc}") from exc
     if not data:
         raise CorruptImageError(path, "empty file")
-    size = _header_size(data)
+    header = _header(data)
+    size = header[:2] if header is not None else None
     if size is not None and size[0] * size[1] > limit:
         raise CorruptImageError(path, f"{size[0]}x{size[1]} = {size[0] * size[1]:,} pixels exceeds the limit "
                                       f"of {limit:,} (possible decompression bomb; raise max_image_pixels to allow)")
+    if header is not None and header[2] > 1:
+        raise CorruptImageError(path, f"{header[2]} frames (animated or multi-page); one frame expected")
     try:
         buffer = torch.frombuffer(bytearray(data), dtype=torch.uint8)
         image = decode_image(buffer, mode=ImageReadMode.RGB)
@@ -129,6 +138,8 @@ def read_image_file(path: str | Path, max_pixels: Optional[int] = None) -> torch
                 path, f"torchvision: {str(tv_exc).splitlines()[-1]}; PIL: {pil_exc}"
             ) from pil_exc
         return torch.from_numpy(array.copy()).permute(2, 0, 1).contiguous()
+    if image.ndim != 3:  # a frame stack that Pillow did not count
+        raise CorruptImageError(path, f"decoded to shape {tuple(image.shape)}; one frame expected")
     if size is None and image.shape[1] * image.shape[2] > limit:
         raise CorruptImageError(path, f"{image.shape[2]}x{image.shape[1]} pixels exceeds the limit of {limit:,}")
     if image.dtype == torch.uint16:  # 16-bit PNG

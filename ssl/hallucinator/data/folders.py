@@ -23,22 +23,39 @@ ON_CORRUPT: tuple[str, ...] = get_args(OnCorrupt)
 def list_images(directory: str | Path) -> list[str]:
     """Image files directly inside ``directory`` (by extension, case-insensitive), sorted.
 
+    A symlink with an image extension that cannot be followed (dangling, or a loop such as a link
+    to itself) is listed too: reading it raises :class:`CorruptImageError` naming it, or skips and
+    counts it under ``on_corrupt="skip"``, rather than vanishing from the listing or ending it.
+
     Args:
         directory: The folder to list.
 
     Returns:
         Sorted absolute paths as strings.
     """
+    def listed(e: os.DirEntry) -> bool:
+        if not e.name.lower().endswith(IMAGE_EXTENSIONS):
+            return False
+        try:
+            return e.is_file() or (e.is_symlink() and not os.path.exists(e.path))
+        except OSError:  # ELOOP: a symlink loop
+            return True
+
     with os.scandir(directory) as entries:
-        return sorted(
-            e.path for e in entries if e.is_file() and e.name.lower().endswith(IMAGE_EXTENSIONS)
-        )
+        return sorted(e.path for e in entries if listed(e))
 
 
 def list_class_dirs(directory: str | Path) -> list[str]:
-    """Names of the sub-directories of ``directory`` (hidden ones excluded), sorted."""
+    """Names of the sub-directories of ``directory`` (hidden ones excluded), sorted; a symlink that
+    cannot be followed (dangling or a loop) is not a directory."""
+    def is_dir(e: os.DirEntry) -> bool:
+        try:
+            return e.is_dir()
+        except OSError:  # ELOOP
+            return False
+
     with os.scandir(directory) as entries:
-        return sorted(e.name for e in entries if e.is_dir() and not e.name.startswith("."))
+        return sorted(e.name for e in entries if not e.name.startswith(".") and is_dir(e))
 
 
 class ImageFileDataset(Dataset):

@@ -125,12 +125,16 @@ class TrainData:
         self.sampler = EpochIndexSampler(len(self.dataset), self.local_batch, cfg.seed, rank, world)
         if not self.on_device:  # per-sample augmentation in DataLoader workers
             workers = cfg.num_workers
+            # The loader's own generator: a new iterator (each epoch, and on resume mid-epoch) must not
+            # draw from the global RNG, whose state the checkpoint restores (shuffle-BN's permutation).
+            loader_rng = torch.Generator().manual_seed(cfg.seed)
             views = SeededTwoViews(self.dataset, TwoViews(self.aug), cfg.seed,
                                    TwoViews(warmup_augment_config(cfg)), cfg.crop_warmup_epochs)
             self.loader = DataLoader(views,
                                      batch_size=self.local_batch, sampler=self.sampler, num_workers=workers,
                                      pin_memory=device.type == "cuda", drop_last=True,
-                                     persistent_workers=workers > 0, prefetch_factor=4 if workers > 0 else None)
+                                     persistent_workers=workers > 0, prefetch_factor=4 if workers > 0 else None,
+                                     generator=loader_rng)
         self.max_steps = cfg.max_steps_per_epoch
 
     @property

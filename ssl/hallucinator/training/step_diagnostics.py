@@ -128,14 +128,15 @@ class StepDiagnostics:
 
 
 def read_steps(run_dir: Path) -> list[dict[str, Any]]:
-    """The records of a run's ``steps.jsonl`` (empty when absent); stops at a torn last line."""
+    """The records of a run's ``steps.jsonl`` (empty when absent); a line that is not JSON (torn,
+    and kept in the file by ``rundir.keep_jsonl``) is passed over, the records after it are read."""
     path = Path(run_dir) / FILENAME
     if not path.exists():
         return []
     out = []
-    for line in path.read_text().splitlines():
+    for line in path.read_text(errors="replace").splitlines():
         try:
             out.append(json.loads(line))
         except json.JSONDecodeError:
-            break
+            continue
     return out

@@ -3,11 +3,11 @@
 Writes the run directory of ``hallucinator.rundir`` (``output_dir/run_name``): config.json,
 run.json, metrics.jsonl (+ TensorBoard), steps.jsonl (step diagnostics every ``diag_every`` steps,
 see ``step_diagnostics``), checkpoint.pt (atomic, weights-only, finite weights only; every epoch
-and on SIGTERM/SIGINT) and .lock (one writer per run directory).
+and on SIGTERM/SIGINT) and .lock (one writer per run directory). A signal to any one rank stops
+every rank at the same step: the ranks agree on it (``distributed.agree_max``) before leaving the loop.
 """
 from __future__ import annotations
 
-import json
 import resource
 import signal
 import time
@@ -30,6 +30,9 @@ from .pipeline import TrainData, load_split, subset
 from .run_lock import RunDirLock
 from .schedule import build_schedule
 from .step_diagnostics import StepDiagnostics
+
+
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)  # save a checkpoint, mark the run "interrupted", exit 128+N
 
 
 class NonFiniteLossError(RuntimeError):
@@ -100,9 +103,13 @@ class Trainer:
         self.ddp = (nn.parallel.DistributedDataParallel(self.model, device_ids=[self.dist.local_rank] if self.device.type == "cuda" else None)
                     if self.dist.world_size > 1 else self.model)
         self.nan_check_every = 1 if self.device.type == "cpu" else 25
+        # The stop decision is agreed by all ranks (one tiny all_reduce, see `_stop_agreed`) at the
+        # same cadence on every rank: every step in one process or on CPU, every 25 steps on GPU.
+        self.stop_check_every = 1 if self.dist.world_size == 1 else self.nan_check_every
         self.epoch, self.step = 0, 0          # position: completed epochs, steps done in this epoch
         self.partial: dict[str, float] = {}  # running sums of the current epoch (for mid-epoch resume)
-        self._stop_signal: Optional[int] = None
+        self._stop_signal: Optional[int] = None  # this process's signal (set by the handler)
+        self._stop: Optional[int] = None         # the signal all ranks agreed to stop on
         self._previous_wall = 0.0            # wall time of the invocations this one resumes
         self._resumed_from: Optional[tuple[Path, int, int]] = None  # (checkpoint, epoch, step) if resumed
         self.monitor = self._build_monitor()
@@ -156,8 +163,17 @@ class Trainer:
         return Monitor(cfg, test, train)
 
     # ----- the loop ----------------------------------------------------------------------
-    def _on_signal(self, signum, frame) -> None:
+    def on_signal(self, signum, frame=None) -> None:
+        """The handler of ``STOP_SIGNALS``: asks the run to stop at the next step all ranks agree on."""
         self._stop_signal = signum
+
+    def _stop_agreed(self) -> bool:
+        """Whether any rank was signalled: every rank calls this at the same step and gets the same
+        answer (the largest signal number over ranks), so all leave the loop at the same step.
+        Once agreed it stays agreed, with no further collective."""
+        if self._stop is None:
+            self._stop = distributed.agree_max(self._stop_signal or 0, self.device) or None
+        return self._stop is not None
 
     def _mark_failed(self, exc: BaseException, wall_time_s: Optional[float]) -> None:
         """run.json says "failed" and why (when this process writes the run and run.json exists)."""
@@ -179,11 +195,11 @@ class Trainer:
         cfg = self.cfg
         self.run_dir.mkdir(parents=True, exist_ok=True)
         checkpoint.remove_orphans(self.run_dir)  # temp files of a save that a kill interrupted
+        prev = self.run_dir / rundir.RUN
+        old = rundir.read_json(prev) if prev.exists() else None  # unreadable: stop before writing anything
         rundir.write_json(self.run_dir / rundir.CONFIG, to_dict(cfg))
         info = provenance.collect(self.device, self.dist.world_size, cfg.seed)
-        prev = self.run_dir / rundir.RUN
-        if prev.exists():
-            old = json.loads(prev.read_text())
+        if old is not None:
             info.update(start_time=old.get("start_time", info["start_time"]), resumed_at=provenance.now())
             self._previous_wall = old.get("wall_time_s") or 0.0
         rundir.write_json(prev, {**info, "status": "running", "kind": rundir.KIND_PRETRAIN,
@@ -199,7 +215,7 @@ class Trainer:
     @property
     def interrupted(self) -> Optional[int]:
         """The signal that stopped ``fit`` before the last epoch was done, else None."""
-        return self._stop_signal if self.epoch < self.cfg.epochs else None
+        return self._stop if self.epoch < self.cfg.epochs else None
 
     def fit(self) -> dict[str, Any]:
         """Trains to ``cfg.epochs``; returns the last epoch's metrics.
@@ -208,14 +224,14 @@ class Trainer:
         directory's lock is released on return or error.
         """
         cfg = self.cfg
-        old = {s: signal.signal(s, self._on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
+        old = {s: signal.signal(s, self.on_signal) for s in STOP_SIGNALS}
         t_run = time.time()
         last: dict[str, Any] = {}
         status = "failed"
         try:
             if self.is_main:
                 self._start_run_dir()
-            while self.epoch < cfg.epochs and self._stop_signal is None:
+            while self.epoch < cfg.epochs and not self._stop_agreed():
                 last = self._train_epoch()
             status = "interrupted" if self.interrupted else "finished"
             self._write_run_json(status=status, end_time=provenance.now(), wall_time_s=self._wall_so_far(t_run))
@@ -277,7 +293,7 @@ class Trainer:
             bar.update(1)
             if self.show_progress and (self.step % 20 == 0 or self.step == steps):
                 bar.set_postfix(loss=f"{acc[0].item() / max(1, self.step - bar_start):.3f}", lr=f"{lr:.3g}")
-            if self._stop_signal is not None and self.step < steps:
+            if self.step < steps and self.step % self.stop_check_every == 0 and self._stop_agreed():
                 break
         bar.close()
         # One path for the end of an epoch and a mid-epoch stop: check, fold the sums, save.
@@ -290,8 +306,8 @@ class Trainer:
             self.epoch, self.step = self.epoch + 1, 0
             metrics = self._epoch_metrics(lr)
         self._save()
-        if self.is_main and self._stop_signal is not None and self.step:
-            print(f"\nsignal {self._stop_signal}: saved {self.ckpt_path} at epoch {self.epoch} step {self.step}",
+        if self.is_main and self._stop is not None and self.step:
+            print(f"\nsignal {self._stop}: saved {self.ckpt_path} at epoch {self.epoch} step {self.step}",
                   flush=True)
         return metrics
 
