@@ -16,6 +16,11 @@ def is_initialized() -> bool:
     return dist.is_available() and dist.is_initialized()
 
 
+def backend() -> str | None:
+    """The process group's backend ("nccl", "gloo"), or None without one."""
+    return str(dist.get_backend()) if is_initialized() else None
+
+
 def world_size() -> int:
     return dist.get_world_size() if is_initialized() else 1
 
@@ -37,6 +42,7 @@ def init(backend: str | None = None) -> DistInfo:
     torchrun sets RANK/LOCAL_RANK/WORLD_SIZE/MASTER_ADDR/MASTER_PORT. Under ``srun`` without
     torchrun, SLURM_PROCID/SLURM_LOCALID/SLURM_NTASKS are used and MASTER_ADDR/MASTER_PORT must
     be exported by the job script. The backend defaults to nccl with CUDA and gloo otherwise.
+    Under torchrun the process group exists even with one process.
     """
     env = os.environ
     if "RANK" in env and "WORLD_SIZE" in env:
@@ -50,7 +56,7 @@ def init(backend: str | None = None) -> DistInfo:
             raise RuntimeError("SLURM launch without torchrun: export MASTER_ADDR and MASTER_PORT")
     else:
         return DistInfo(0, 0, 1)
-    if ws > 1 and not is_initialized():
+    if not is_initialized():  # under torchrun always, even with one process (a real group; gpu-check relies on it)
         backend = backend or ("nccl" if torch.cuda.is_available() else "gloo")
         if backend == "nccl":
             torch.cuda.set_device(lr)
@@ -113,6 +119,14 @@ def broadcast_(x: torch.Tensor, src: int = 0) -> torch.Tensor:
     if world_size() > 1:
         dist.broadcast(x, src)
     return x
+
+
+@torch.no_grad()
+def sync_buffers(module: torch.nn.Module) -> None:
+    """Rank 0's buffers on every rank (BN statistics, before they are read); no-op in one process."""
+    if world_size() > 1:
+        for b in module.buffers():
+            dist.broadcast(b, 0)
 
 
 @torch.no_grad()

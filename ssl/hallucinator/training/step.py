@@ -1,0 +1,100 @@
+"""The trainer's step: model placement and one optimisation step, shared by the trainer and
+``benchmarks.speed`` (so the benchmark times exactly what training runs).
+
+``build_step`` builds the method and its step from a resolved config; ``place_model`` puts a built method on its device with the resolved config's layout (SyncBN,
+channels_last) and wraps it for DDP; ``TrainStep`` holds the optimiser, the grad scaler, the
+autocast dtype and the optional ``torch.compile`` wrapper, and runs one step:
+
+    out = step(x1, x2, lr, inspect=None)   # layout -> autocast forward -> inspect(out) -> backward -> SGD
+
+Nothing here reads a device tensor on the host: with bf16/fp32 the step queues its kernels and
+returns (fp16's GradScaler checks for inf on the host inside ``scaler.step``).
+"""
+from __future__ import annotations
+
+from contextlib import nullcontext
+from typing import Callable, Optional
+
+import torch
+from torch import nn
+
+from ..config import TrainConfig
+from ..methods import build_method, model_config_from
+from ..methods.base import SiameseMethod, StepOutput
+
+AUTOCAST_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
+
+
+def place_model(model: SiameseMethod, cfg: TrainConfig, device: torch.device, world_size: int,
+                local_rank: int) -> tuple[SiameseMethod, nn.Module]:
+    """(model, module to call): ``model`` on ``device`` with SyncBN and channels_last as configured,
+    and the module the step calls (a DDP wrapper with several processes, else the model itself).
+
+    DDP does not broadcast buffers: the MoCo queue (the largest buffer) is identical on every rank
+    by construction (each rank enqueues the same gathered keys), and BN running statistics are only
+    read outside training; ``distributed.sync_buffers`` makes them rank 0's before they are used.
+    """
+    model = model.to(device)
+    if cfg.sync_bn and world_size > 1:
+        model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
+    if cfg.channels_last is True:
+        model = model.to(memory_format=torch.channels_last)
+    module: nn.Module = model
+    if world_size > 1:
+        module = nn.parallel.DistributedDataParallel(
+            model, device_ids=[local_rank] if device.type == "cuda" else None, broadcast_buffers=False)
+    return model, module
+
+
+class TrainStep:
+    """One optimisation step of a resolved config (``device_settings.resolve``).
+
+    Args:
+        model: the method (its parameters, state_dict and diagnostics).
+        module: what the step calls, ``module(x1, x2) -> StepOutput`` (the model or its DDP wrapper).
+        optimizer: the optimiser; param groups with ``fix_lr`` keep ``base_lr``.
+        cfg: the resolved config (precision, channels_last, compile).
+        device: the training device.
+    """
+
+    def __init__(self, model: SiameseMethod, module: nn.Module, optimizer: torch.optim.Optimizer, cfg: TrainConfig,
+                 device: torch.device) -> None:
+        if "auto" in (cfg.precision, cfg.channels_last):
+            raise ValueError("TrainStep needs a resolved config (training/device_settings.resolve)")
+        self.model, self.module, self.optimizer, self.base_lr = model, module, optimizer, cfg.lr
+        self.device, self.channels_last = device, cfg.channels_last
+        self.autocast_dtype = AUTOCAST_DTYPES.get(cfg.precision)
+        self.scaler = torch.amp.GradScaler(device.type, enabled=cfg.precision == "fp16")
+        self.forward = torch.compile(module) if cfg.compile else module
+
+    def __call__(self, x1: torch.Tensor, x2: torch.Tensor, lr: float,
+                 inspect: Optional[Callable[[StepOutput], None]] = None) -> StepOutput:
+        """One step at learning rate ``lr``; ``inspect(out)`` runs after the forward pass and
+        before the backward pass (the trainer's finiteness check and step diagnostics)."""
+        if self.channels_last:
+            x1, x2 = x1.contiguous(memory_format=torch.channels_last), x2.contiguous(memory_format=torch.channels_last)
+        for g in self.optimizer.param_groups:
+            g["lr"] = self.base_lr if g.get("fix_lr") else lr
+        ctx = torch.autocast(self.device.type, dtype=self.autocast_dtype) if self.autocast_dtype else nullcontext()
+        with ctx:
+            out = self.forward(x1, x2)
+        if inspect is not None:
+            inspect(out)
+        self.optimizer.zero_grad(set_to_none=True)
+        self.scaler.scale(out.loss).backward()
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+        return out
+
+
+def build_optimizer(model: SiameseMethod, cfg: TrainConfig) -> torch.optim.Optimizer:
+    """The run's SGD over ``model.optimizer_groups()``."""
+    return torch.optim.SGD(model.optimizer_groups(), lr=cfg.lr, momentum=cfg.sgd_momentum,
+                           weight_decay=cfg.weight_decay)
+
+
+
+def build_step(cfg: TrainConfig, device: torch.device, world_size: int = 1, local_rank: int = 0) -> TrainStep:
+    """The method of a resolved ``cfg`` (built from the global torch RNG), placed, with its optimiser and step."""
+    model, module = place_model(build_method(model_config_from(cfg)), cfg, device, world_size, local_rank)
+    return TrainStep(model, module, build_optimizer(model, cfg), cfg, device)
