@@ -76,7 +76,7 @@ class TrainConfig(ModelConfig):
     precision: Precision = "auto"          # bf16/fp16: autocast; fp16 uses a grad scaler; auto: bf16 on CUDA, fp32 on CPU
     channels_last: AutoBool = "auto"       # auto: true on CUDA, false on CPU
     cudnn_benchmark: AutoBool = "auto"     # torch.backends.cudnn.benchmark; auto: true on CUDA
-    compile: bool = False                  # torch.compile the model's forward (benchmarks/README.md)
+    compile: bool = False                  # torch.compile each encoder of the method (training/step.py)
     sync_bn: bool = False                  # SyncBatchNorm across processes
     # run, logging, evaluation
     output_dir: str = "runs/pretrain"
