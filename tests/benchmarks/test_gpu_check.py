@@ -52,10 +52,12 @@ def test_failures_timeouts_and_the_budget_are_reported(tmp_path, monkeypatch):
 def test_a_timeout_ends_the_whole_process_group(tmp_path):
     """A grandchild (as torchrun's workers) dies with the step that started it."""
     pid_file = tmp_path / "grandchild.pid"
-    child = ("import subprocess, sys, time; p = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(120)']);"
+    child = ("import subprocess, sys, time; p = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(120)'],"
+             " stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL);"
              f"open({str(pid_file)!r}, 'w').write(str(p.pid)); time.sleep(120)")
+    t0 = time.monotonic()
     res = run_group([sys.executable, "-c", child], limit_s=3)
-    assert res.timed_out
+    assert res.timed_out and time.monotonic() - t0 < 60
     pid = int(pid_file.read_text())
     for _ in range(50):  # reaped by init shortly after the kill
         try:
