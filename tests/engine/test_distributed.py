@@ -49,16 +49,31 @@ def _worker(rank, port, out_dir, kind):
             g /= 2
         loss = distributed.all_reduce_mean(out.loss)
         torch.save({"loss": loss, "grads": grads, "lam": out.lam}, f"{out_dir}/simclr{rank}.pt")
-    else:
+    elif kind == "moco":
         torch.manual_seed(0)
         model = build_method(ModelConfig(method="mocov2", width=4, queue_size=64, shuffle_bn=True))
         out = model(x1[mine], x2[mine])
         out.loss.backward()
         torch.save({"queue": model.ordered_queue(), "k": out.k, "ptr": int(model.queue_ptr)}, f"{out_dir}/moco{rank}.pt")
+    else:  # the trainer's DDP step (training/step.py): no buffer broadcast per step
+        from hallucinator.presets import load_config
+        from hallucinator.training import device_settings
+        from hallucinator.training.step import build_step
+        cfg = device_settings.resolve(load_config("smoke/mocov2-hal", ["width=4", "queue_size=64", "in_channels=1",
+                                                                       "batch_size=8"]), torch.device("cpu"))
+        torch.manual_seed(0)
+        step = build_step(cfg, torch.device("cpu"), world_size=2, local_rank=rank)
+        for _ in range(2):
+            step(x1[mine, :1], x2[mine, :1], lr=0.01)
+        bn = lambda: step.model.encoder.backbone.state_dict()["bn1.running_mean"].clone()  # noqa: E731
+        before = bn()
+        distributed.sync_buffers(step.model)
+        torch.save({"broadcast_buffers": step.module.broadcast_buffers, "bn_before": before, "bn_after": bn(),
+                    "queue": step.model.queue.clone()}, f"{out_dir}/ddp{rank}.pt")
     distributed.shutdown()
 
 
-@pytest.mark.parametrize("kind", ["simclr", "moco"])
+@pytest.mark.parametrize("kind", ["simclr", "moco", "ddp"])
 def test_two_processes(tmp_path, kind):
     mp.spawn(_worker, args=(_free_port(), str(tmp_path), kind), nprocs=2, join=True)
     if kind == "simclr":
@@ -74,6 +89,12 @@ def test_two_processes(tmp_path, kind):
             torch.testing.assert_close(g_dist, p.grad, rtol=1e-4, atol=1e-6)
         for a, b in zip(r0["grads"], r1["grads"]):
             assert torch.equal(a, b)
+    elif kind == "ddp":
+        r0, r1 = (torch.load(tmp_path / f"ddp{r}.pt") for r in (0, 1))
+        assert r0["broadcast_buffers"] is False
+        assert torch.equal(r0["queue"], r1["queue"])  # the same queue on both ranks without any broadcast
+        assert not torch.equal(r0["bn_before"], r1["bn_before"])  # BN statistics of each rank's own data ...
+        assert torch.equal(r0["bn_after"], r1["bn_after"]) and torch.equal(r1["bn_after"], r0["bn_before"])  # ... then rank 0's
     else:
         r0, r1 = (torch.load(tmp_path / f"moco{r}.pt") for r in (0, 1))
         assert r0["ptr"] == r1["ptr"] == 2 * N  # both processes' keys, each once
