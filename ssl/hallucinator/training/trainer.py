@@ -7,6 +7,7 @@ and on SIGTERM/SIGINT) and .lock (one writer per run directory).
 """
 from __future__ import annotations
 
+import functools
 import json
 import resource
 import signal
@@ -242,17 +243,7 @@ class Trainer:
             lr = self.lrs[self.epoch * steps + self.step]
             global_step = self.epoch * steps + self.step
             self.step_diag.begin(global_step)
-
-            def inspect(out, lr=lr, global_step=global_step):
-                # The only host reads of a step, each on its own schedule: the finiteness check
-                # every `nan_check_every` steps (every step on CPU, every 25 on GPU), the step
-                # diagnostics every `diag_every` steps, the progress bar's loss every 20 steps.
-                # Weights are only saved at epoch ends, after a final check, so a non-finite step
-                # can never reach a checkpoint.
-                if self.step % self.nan_check_every == 0 and not torch.isfinite(out.loss):
-                    self._non_finite(out.loss, lr)
-                self.step_diag.record(out, global_step, self.epoch, lr)
-            out = self.train_step(x1, x2, lr, inspect)
+            out = self.train_step(x1, x2, lr, functools.partial(self._inspect, lr=lr, global_step=global_step))
             acc += torch.stack([out.loss.detach().double(), positive_similarity(out.q, out.k).double(),
                                 positive_similarity(out.q_hat, out.k).double() if out.q_hat is not None
                                 else acc.new_zeros(())])
@@ -279,6 +270,16 @@ class Trainer:
             print(f"\nsignal {self._stop_signal}: saved {self.ckpt_path} at epoch {self.epoch} step {self.step}",
                   flush=True)
         return metrics
+
+    def _inspect(self, out, lr: float, global_step: int) -> None:
+        """Between forward and backward: the step's only host reads, each on its own schedule (the
+        finiteness check every ``nan_check_every`` steps: every step on CPU, every 25 on GPU; the
+        step diagnostics every ``diag_every`` steps; the progress bar reads the loss sums every 20
+        steps). Weights are only saved at epoch ends, after a final check, so a non-finite step can
+        never reach a checkpoint."""
+        if self.step % self.nan_check_every == 0 and not torch.isfinite(out.loss):
+            self._non_finite(out.loss, lr)
+        self.step_diag.record(out, global_step, self.epoch, lr)
 
     def _epoch_metrics(self, lr: float) -> dict[str, Any]:
         """The finished epoch's averages and diagnostics, logged on rank 0."""
