@@ -91,3 +91,13 @@ def test_forced_bf16_and_channels_last_reach_the_step_on_cpu():
     x, w, out = _conv_inputs_of_one_step()  # auto on CPU: fp32, NCHW
     assert out.dtype == torch.float32 and not w.is_contiguous(memory_format=torch.channels_last)
     assert not x.is_contiguous(memory_format=torch.channels_last)
+
+
+def test_a_resolved_checkpoint_matches_the_auto_config_it_came_from(tmp_path):
+    from hallucinator import checkpoint
+    from hallucinator.config import to_dict
+    requested = load_config("smoke/mocov2")
+    saved = to_dict(device_settings.resolve(requested, CPU))
+    checkpoint.check_compatible(saved, to_dict(requested), tmp_path / "c.pt")  # evaluate with the preset: no error
+    with pytest.raises(checkpoint.ConfigMismatchError, match="precision: checkpoint 'fp32', now 'bf16'"):
+        checkpoint.check_compatible(saved, to_dict(load_config("smoke/mocov2", ["precision=bf16"])), tmp_path / "c.pt")
