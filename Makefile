@@ -9,7 +9,7 @@ RUNS   ?= runs
 # local disk on the reference machines.
 TORCH_PINS := torch==2.14.1 torchvision==0.29.1
 
-.PHONY: gpu-check setup test test-fast fashion-mnist test-data reproduce-table1 reproduce-table2 reproduce-schedule reproduce-ablations figures report clean-venv help
+.PHONY: gpu-check gpu-ab setup test test-fast fashion-mnist test-data reproduce-table1 reproduce-table2 reproduce-schedule reproduce-ablations figures report clean-venv help
 
 help:
 	@echo "make setup                 create .venv (torch pins, this package, detectron2, test deps)"
@@ -17,6 +17,7 @@ help:
 	@echo "make reproduce-table1      Table 1 from real runs (PROFILE=demo|smoke|paper, RUNS=runs)"
 	@echo "make reproduce-table2 | reproduce-ablations | figures | reproduce-schedule | report"
 	@echo "make gpu-check             the GPU checks (speed, CUDA tests, torchrun, presets; <= 9 min)"
+	@echo "make gpu-ab                the GPU A/B of the Hallucinator (MoCoV2, 3 arms; <= 13.5 min)"
 
 setup: $(STAMP)
 
@@ -82,9 +83,13 @@ report: setup
 	@for s in table1 table2 table3 table4 table5 table6 fig4 fig5 table7 stabilise schedule; do \
 	  $(PY) -m reports.build --suite $$s --profile $(PROFILE) --runs $(RUNS) --out reports/out/$(PROFILE) || echo "($$s: no finished runs for PROFILE=$(PROFILE); skipped)"; done
 
-# issue 16: every GPU check in <= 9 minutes on one GPU (JSON + Markdown in $(RUNS)/gpu-check)
+# issue 16/22: every GPU check in <= 9 minutes on one GPU (JSON + Markdown in $(RUNS)/gpu-check)
 gpu-check: setup
 	$(PY) -m benchmarks.gpu_check --out $(RUNS)/gpu-check
+
+# the GPU A/B on its own: 3 arms x (180 s pretraining + 90 s probe limits) = at most 13.5 minutes
+gpu-ab: setup
+	$(PY) -m benchmarks.gpu_ab --profile gpu --out $(RUNS)/gpu-ab
 
 clean-venv:
 	rm -rf $(VENV)

@@ -1,14 +1,16 @@
 """GPU-scale A/B: MoCoV2 without, with the paper's Hallucinator, and with a stabilised variant.
 
-    python -m benchmarks.gpu_ab --profile gpu --out DIR        # one H100, ~6 min
+    python -m benchmarks.gpu_ab --profile gpu --out DIR        # one GPU, at most 13.5 min (make gpu-ab)
     python -m benchmarks.gpu_ab --profile tiny --out DIR       # CPU, seconds to minutes (the test)
 
 Real data that exists offline: Fashion-MNIST (Debian's dataset-fashion-mnist), all 60k training
 images resized to 32 px, probed on all 60k labels / 10k test images (fast linear probe). The
 ``gpu`` profile: full-width ResNet-18 (CIFAR stem, 11 M parameters), batch 512, bf16 autocast,
 channels_last, on-device batched augmentation, SGD lr 0.5 cosine, MoCo K 4096 m 0.99, 30 epochs
-(3,510 steps; about 3 s per epoch at the measured step limit, so three arms fit ~6 minutes with
-their probes), step diagnostics every 50 steps. Each arm is an ordinary run directory under
+(3,510 steps), step diagnostics every 50 steps. Every command runs in its own session under a
+limit (``LIMITS_S``: pretraining 180 s, probe 90 s per arm on the gpu profile), so the command
+ends within 3 x (180 + 90) s = 13.5 minutes; a command past its limit is stopped with its whole
+process group and the A/B fails. Not yet run on a GPU: the real time is unmeasured. Each arm is an ordinary run directory under
 ``DIR/runs/gpu_ab/<profile>/`` (``hallucinator.pretrain`` then ``hallucinator.evaluate``), so a
 re-run skips finished arms and resumes interrupted ones.
 
@@ -20,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
 import sys
 from pathlib import Path
 
@@ -29,6 +30,7 @@ from hallucinator.hallucinator import STABILISED_PRESETS
 from hallucinator.training.step_diagnostics import read_steps
 from reports.stats import paired_ci
 
+from .process_group import run_group
 from .run import commands
 from .suites import RunSpec
 
@@ -47,6 +49,13 @@ PROFILES: dict[str, tuple[str, ...]] = {
              "hallucinator_warmup_steps=2"),
 }
 GPU_WARMUP_STEPS = 1170   # a third of the gpu profile's 3,510 steps, for the "warmup" variant
+# (pretraining, probe) time limit of each arm's two commands, seconds
+LIMITS_S: dict[str, tuple[int, int]] = {"gpu": (180, 90), "tiny": (1200, 600)}
+
+
+def max_minutes(profile: str, n_seeds: int = 1) -> float:
+    """The longest the A/B can take: every arm's commands at their limits."""
+    return n_seeds * len(arms(BEST_VARIANT, profile)) * sum(LIMITS_S[profile]) / 60
 
 
 def arms(variant: str, profile: str) -> list[tuple[str, str, tuple[str, ...]]]:
@@ -115,10 +124,12 @@ def main(argv: list[str] | None = None) -> int:
             run_dir = runs / "gpu_ab" / args.profile / spec.name
             if not (run_dir / "eval.json").exists() or \
                     json.loads((run_dir / "eval.json").read_text()).get("status") != "finished":
-                for cmd in commands(spec, "gpu_ab", args.profile, runs, gpus=1):
+                for cmd, limit in zip(commands(spec, "gpu_ab", args.profile, runs, gpus=1), LIMITS_S[args.profile]):
                     print("+", " ".join(cmd), flush=True)
-                    if subprocess.run(cmd).returncode != 0:
-                        print(f"error: arm {arm} seed {seed} failed; see {run_dir}", file=sys.stderr)
+                    res = run_group(cmd, limit, capture=False)
+                    if res.rc != 0:
+                        why = f"ran past its {limit} s limit" if res.timed_out else "failed"
+                        print(f"error: arm {arm} seed {seed} {why}; see {run_dir}", file=sys.stderr)
                         return 1
             rows.append(_row(run_dir, arm, seed))
     args.out.mkdir(parents=True, exist_ok=True)

@@ -1,35 +1,57 @@
-"""The GPU checks of issue 16 as one command: <= 9 minutes on one GPU, every step under its own timeout.
+"""The GPU checks of issue 16 as one command: <= 9 minutes on one GPU, every step under its own budget.
 
     python -m benchmarks.gpu_check --out runs/gpu-check      # on a CUDA machine (make gpu-check)
     python -m benchmarks.gpu_check --cpu-tiny --out DIR      # the same steps, tiny, on CPU (the tests)
 
-Steps, cheapest crash-finders first; each runs in its own process, its log in DIR/<step>.log:
-  cuda-tests  the tests marked ``cuda`` alone (``pytest -m cuda``);
-  torchrun    ``torchrun --nproc_per_node 1`` pretraining smoke run (nccl on CUDA, gloo on CPU);
-  presets     a few steps of each Table 1 preset at its full batch (512, bf16, channels_last),
-              synthetic inputs, peak memory per preset;
+Steps, cheapest crash-finders first; each runs in its own session (a timeout ends its whole
+process group: torchrun workers, DataLoader workers), its log in DIR/<step>.log:
+  cuda-tests  the tests marked ``cuda`` alone (``pytest -m cuda``); on a GPU the step fails unless
+              at least one ran and none was skipped;
+  torchrun    ``torchrun --nproc_per_node 1`` pretraining smoke run into a fresh DIR/torchrun; the
+              step fails unless its run.json records a process group (nccl on CUDA, gloo on CPU);
+  presets     a few steps of each Table 1 preset at its full batch with the trainer's step and the
+              device's auto settings (bf16, channels_last), synthetic inputs, peak memory per preset;
   speed       ``benchmarks.speed --profile paper``: 4 methods x Hallucinator off/on, end-to-end on
-              CIFAR-10 when $DATA_ROOT/cifar10 exists, else Fashion-MNIST at 32 px;
-  gpu-ab      ``python -m benchmarks.gpu_ab --profile gpu --out DIR/gpu-ab`` when that module exists,
-              with the time that is left (``--profile tiny`` under --cpu-tiny).
-Writes DIR/gpu_check.json (every step's status, wall time, and parsed results) and DIR/gpu_check.md.
+              CIFAR-10 when $DATA_ROOT/cifar10 exists, else Fashion-MNIST at 32 px.
+The step budgets (``BUDGETS_S``) add up to at most ``TOTAL_S`` (9 minutes). The GPU A/B is its own
+command (``make gpu-ab``, benchmarks/gpu_ab.py). Writes DIR/gpu_check.json (every step's status,
+wall time, and parsed results) and DIR/gpu_check.md, which ends with one table naming the card.
+Re-running into the same DIR works: each step starts from a fresh output.
 """
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import os
+import re
+import shutil
 import socket
-import subprocess
 import sys
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable, Optional
+
+from .process_group import run_group
 
 ROOT = Path(__file__).resolve().parents[1]
 TOTAL_S = 540  # 9 minutes on a GPU
+BUDGETS_S = {"cuda-tests": 90, "torchrun": 120, "presets": 90, "speed": 210}  # sum 510: 30 s for start-ups
 TINY_TOTAL_S, TINY_STEP_S = 1500, 400  # --cpu-tiny on a shared 2-core CPU
 TABLE1_METHODS = ("mocov1", "mocov2", "simclr", "simsiam")
+TORCHRUN_RUN = ("torchrun", "smoke")  # DIR/torchrun/smoke: the torchrun step's run directory
+
+
+@dataclass
+class Step:
+    """One step: its command, time limit, the output it starts fresh, and a check of its result
+    (``check(log_text) -> None | why it failed``), run after a zero exit code."""
+
+    name: str
+    cmd: list[str]
+    limit_s: int
+    fresh: Optional[Path] = None
+    check: Optional[Callable[[str], Optional[str]]] = field(default=None, repr=False)
 
 
 def _free_port() -> int:
@@ -38,36 +60,65 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _has_cifar10() -> bool:
+def cifar10_root() -> Optional[Path]:
+    """$DATA_ROOT/cifar10 when it exists (the speed step's end-to-end data), else None."""
     root = os.environ.get("DATA_ROOT")
-    return bool(root) and (Path(root) / "cifar10").is_dir()
+    return Path(root) / "cifar10" if root and (Path(root) / "cifar10").is_dir() else None
 
 
-def plan(out: Path, tiny: bool) -> list[tuple[str, list[str], int]]:
-    """(step, command, timeout in s) for every step; ``gpu-ab`` gets what is left at run time."""
+def check_cuda_tests(gpu: bool) -> Callable[[str], Optional[str]]:
+    """The cuda-tests step's check: on a GPU, at least one test passed and none was skipped."""
+    def check(text: str) -> Optional[str]:
+        counts = {k: int(n) for n, k in re.findall(r"(\d+) (passed|skipped|failed|errors?|deselected)", text)}
+        if gpu and (counts.get("skipped", 0) or not counts.get("passed", 0)):
+            return f"CUDA tests did not all run on the GPU: {counts.get('passed', 0)} passed, {counts.get('skipped', 0)} skipped"
+        return None
+    return check
+
+
+def check_process_group(run_dir: Path, backend: str) -> Callable[[str], Optional[str]]:
+    """The torchrun step's check: the run finished inside a ``backend`` process group."""
+    def check(text: str) -> Optional[str]:
+        try:
+            info = json.loads((run_dir / "run.json").read_text())
+        except (OSError, json.JSONDecodeError) as e:
+            return f"no run.json in {run_dir}: {e}"
+        if info.get("process_group") != backend or info.get("status") != "finished":
+            return f"run {info.get('status')} with process group {info.get('process_group')!r}, expected {backend!r}"
+        return None
+    return check
+
+
+def plan(out: Path, tiny: bool) -> list[Step]:
+    """Every step with its command and budget (``TINY_STEP_S`` each under ``tiny``)."""
     py = sys.executable
     if tiny:
         speed = ["--profile", "cpu-tiny", "--methods", "mocov2", "--steps", "1", "--windows", "2"]
         train = ["device=cpu", "train_subset=256", "batch_size=32", "width=4", "knn_every=0", "metrics_batch=64",
                  "threads=1", "max_steps_per_epoch=2"]
     else:
-        speed = ["--profile", "paper", "--steps", "10", "--windows", "3",
-                 "--e2e-data", "profile" if _has_cifar10() else "fashion_mnist"]
+        cifar = cifar10_root()
+        speed = ["--profile", "paper", "--steps", "10", "--windows", "3"] + (
+            ["--e2e-data", "profile", "--data-root", str(cifar)] if cifar else ["--e2e-data", "fashion_mnist"])
         train = ["device=cuda", "max_steps_per_epoch=20", "num_workers=8"]
+    run_dir = out.joinpath(*TORCHRUN_RUN)
     steps = [
-        ("cuda-tests", [py, "-m", "pytest", "-q", "-m", "cuda", "-p", "no:cacheprovider",
-                        *(["tests/lib/test_batch_augment.py"] if tiny else ["tests"])], 90),
-        ("torchrun", [py, "-m", "torch.distributed.run", "--nproc_per_node", "1", "--master_port", str(_free_port()),
-                      "-m", "hallucinator.pretrain", "--config", "smoke/mocov2-hal", "epochs=1", *train,
-                      f"output_dir={out / 'torchrun'}", "run_name=smoke", "--no-resume"], 90),
-        ("presets", [py, "-m", "benchmarks.gpu_check", "--presets-only", "--out", str(out)]
-         + (["--cpu-tiny"] if tiny else []), 90),
-        ("speed", [py, "-m", "benchmarks.speed", *speed, "--out", str(out / "speed.json")], 240),
+        Step("cuda-tests", [py, "-m", "pytest", "-q", "-m", "cuda", "-p", "no:cacheprovider",
+                            *(["tests/lib/test_batch_augment.py"] if tiny else ["tests"])], BUDGETS_S["cuda-tests"],
+             check=check_cuda_tests(gpu=not tiny)),
+        Step("torchrun", [py, "-m", "torch.distributed.run", "--nproc_per_node", "1", "--master_port", str(_free_port()),
+                          "-m", "hallucinator.pretrain", "--config", "smoke/mocov2-hal", "epochs=1", *train,
+                          f"output_dir={run_dir.parent}", f"run_name={run_dir.name}", "--no-resume"],
+             BUDGETS_S["torchrun"], fresh=run_dir.parent, check=check_process_group(run_dir, "gloo" if tiny else "nccl")),
+        Step("presets", [py, "-m", "benchmarks.gpu_check", "--presets-only", "--out", str(out)]
+             + (["--cpu-tiny"] if tiny else []), BUDGETS_S["presets"], fresh=out / "presets.json"),
+        Step("speed", [py, "-m", "benchmarks.speed", *speed, "--out", str(out / "speed.json")], BUDGETS_S["speed"],
+             fresh=out / "speed.json"),
     ]
-    if importlib.util.find_spec("benchmarks.gpu_ab") is not None:
-        steps.append(("gpu-ab", [py, "-m", "benchmarks.gpu_ab", "--profile", "tiny" if tiny else "gpu",
-                                 "--out", str(out / "gpu-ab")], 0))
-    return [(name, cmd, TINY_STEP_S) for name, cmd, _ in steps] if tiny else steps
+    if tiny:
+        for s in steps:
+            s.limit_s = TINY_STEP_S
+    return steps
 
 
 def run_steps(out: Path, tiny: bool, total_s: int = TOTAL_S) -> list[dict]:
@@ -75,36 +126,43 @@ def run_steps(out: Path, tiny: bool, total_s: int = TOTAL_S) -> list[dict]:
     out.mkdir(parents=True, exist_ok=True)
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT / "ssl"), str(ROOT), os.environ.get("PYTHONPATH", "")]))
     t_start, results = time.monotonic(), []
-    for name, cmd, limit in plan(out, tiny):
-        left = int(total_s - (time.monotonic() - t_start)) - 10
-        limit = left if limit == 0 else min(limit, left)
+    for step in plan(out, tiny):
+        left = int(total_s - (time.monotonic() - t_start))
+        limit = min(step.limit_s, left)
         if limit < 20:
-            results.append({"step": name, "status": "not run (9-minute budget spent)", "cmd": cmd})
+            results.append({"step": step.name, "status": "not run (9-minute budget spent)", "cmd": step.cmd})
             continue
+        if step.fresh is not None and step.fresh.is_dir():
+            shutil.rmtree(step.fresh)
+        elif step.fresh is not None:
+            step.fresh.unlink(missing_ok=True)
         t0 = time.monotonic()
-        log = out / f"{name}.log"
-        try:
-            res = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=limit)
-            status, rc, text = ("ok" if res.returncode == 0 else "failed"), res.returncode, res.stdout + res.stderr
-        except subprocess.TimeoutExpired as e:
-            status, rc = f"timed out after {limit} s", None
-            text = "".join(x.decode() if isinstance(x, bytes) else (x or "") for x in (e.stdout, e.stderr))
-        log.write_text(text)
-        results.append({"step": name, "status": status, "rc": rc, "wall_s": round(time.monotonic() - t0, 1),
-                        "limit_s": limit, "cmd": cmd, "log": str(log), "tail": text[-600:]})
-        print(f"[gpu-check] {name}: {status} ({results[-1]['wall_s']} s)", flush=True)
+        res = run_group(step.cmd, limit, cwd=ROOT, env=env)
+        text = res.output
+        if res.timed_out:
+            status = f"timed out after {limit} s"
+        elif res.rc != 0:
+            status = "failed"
+        else:
+            why = step.check(text) if step.check else None
+            status = "ok" if why is None else f"failed: {why}"
+            text += f"\n[gpu-check] {status}\n"
+        (out / f"{step.name}.log").write_text(text)
+        results.append({"step": step.name, "status": status, "rc": res.rc, "wall_s": round(time.monotonic() - t0, 1),
+                        "limit_s": limit, "cmd": step.cmd, "log": str(out / f"{step.name}.log"), "tail": text[-600:]})
+        print(f"[gpu-check] {step.name}: {status} ({results[-1]['wall_s']} s)", flush=True)
     return results
 
 
 def preset_memory(tiny: bool) -> list[dict]:
-    """A few steps of each Table 1 preset at its own batch, bf16 + channels_last, synthetic inputs;
-    the peak device memory of each (``None`` on CPU; ``tiny``: batch 16, width 4, fp32, contiguous)."""
+    """A few steps of each Table 1 preset at its own batch with the trainer's step and the device's
+    auto settings (CUDA: bf16, channels_last, cudnn.benchmark), synthetic inputs; the peak device
+    memory of each (``None`` on CPU; ``tiny``: batch 16, width 4, fp32, contiguous)."""
     import torch
 
     from hallucinator.presets import load_config
-    from hallucinator.methods import build_method, model_config_from
 
-    from .speed import _step_fn
+    from .speed import trainer_step
     device = torch.device("cpu" if tiny else "cuda")
     if tiny:
         torch.set_num_threads(1)
@@ -115,12 +173,7 @@ def preset_memory(tiny: bool) -> list[dict]:
             # tiny (CPU): fp32 and contiguous; channels_last SimCLR steps hung or crashed (double free)
             # in torch 2.14.1's CPU kernels here, and the GPU run is what this step is for.
             extra = ["batch_size=16", "width=4", "queue_size=64", "precision=fp32", "channels_last=false"] if tiny else []
-            cfg = load_config(preset, ["precision=bf16", "channels_last=true", f"device={device.type}", *extra])
-            torch.manual_seed(0)
-            model = build_method(model_config_from(cfg)).to(device)
-            if cfg.channels_last:
-                model = model.to(memory_format=torch.channels_last)
-            step = _step_fn(model, torch.optim.SGD(model.parameters(), lr=1e-3, momentum=0.9), cfg, device)
+            cfg, step = trainer_step(load_config(preset, [f"device={device.type}", *extra]), device)
             x1 = torch.randn(cfg.batch_size, cfg.in_channels, cfg.image_size or 32, cfg.image_size or 32, device=device)
             if device.type == "cuda":
                 torch.cuda.empty_cache()
@@ -135,15 +188,13 @@ def preset_memory(tiny: bool) -> list[dict]:
                          "seconds": round(time.perf_counter() - t0, 3),
                          "peak_mem_mb": torch.cuda.max_memory_allocated(device) / 2**20 if device.type == "cuda" else None})
             print(json.dumps(rows[-1]), flush=True)
-            del model, step
+            del step
     return rows
 
 
 def markdown(report: dict) -> str:
-    """The Markdown summary: steps, speed rows, preset memory."""
-    lines = [f"# GPU check ({report['device']}, torch {report['torch']}, {report['mode']})", "",
-             "| step | status | wall s |", "|---|---|---|"]
-    lines += [f"| {r['step']} | {r['status']} | {r.get('wall_s', '-')} |" for r in report["steps"]]
+    """The Markdown summary: speed rows, preset memory, then one table of every step naming the card."""
+    lines = [f"# GPU check ({report['device']}, torch {report['torch']}, {report['mode']})"]
     speed = report.get("speed")
     if speed:
         lines += ["", f"## Speed ({speed['profile']}, {speed['windows']} interleaved windows x {speed['steps']} steps, "
@@ -166,6 +217,9 @@ def markdown(report: dict) -> str:
                   "|---|---|---|---|---|---|"]
         lines += [f"| {r['preset']} | {r['batch']} | {r['precision']} | {r['steps']} | {r['seconds']} | "
                   f"{r['peak_mem_mb'] if r['peak_mem_mb'] is None else round(r['peak_mem_mb'])} |" for r in report["presets"]]
+    lines += ["", "## Steps", "", f"| card: {report['device']} (torch {report['torch']}) | status | wall s | limit s |",
+              "|---|---|---|---|"]
+    lines += [f"| {r['step']} | {r['status']} | {r.get('wall_s', '-')} | {r.get('limit_s', '-')} |" for r in report["steps"]]
     return "\n".join(lines) + "\n"
 
 

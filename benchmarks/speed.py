@@ -6,7 +6,9 @@
     python -m benchmarks.speed --profile paper --e2e-data fashion_mnist   # end-to-end on Fashion-MNIST (offline)
 
 For every (method, Hallucinator off/on[, fused]) it measures, side by side in one process:
-  * synthetic step time: inputs already on the device, forward + backward + SGD step (the limit);
+  * synthetic step time: inputs already on the device, the trainer's own step function
+    (training/step.py: its optimiser, GradScaler, autocast, channels_last, cudnn and compile
+    settings, resolved for the device as the trainer resolves them);
   * end-to-end images/s through the real data path: ``cpu`` (the per-sample pipeline in DataLoader
     workers), ``device`` (batched on-device augmentation) and ``torchvision`` (the same recipe from
     torchvision's transforms, RandomResizedCrop on both views: the reference per-sample pipeline)
@@ -16,7 +18,8 @@ For every (method, Hallucinator off/on[, fused]) it measures, side by side in on
 Every row is the median over ``--windows`` windows of ``--steps`` steps, printed with its spread
 ((max - min) / median); all rows of a method (variants x paths) alternate window by window so
 machine drift hits them alike. The Hallucinator's overhead is step_time(with) / step_time(without)
-- 1. ``--augment-only`` adds augmentation-alone timings (per-sample vs torchvision vs lightly when
+- 1. ``--compile`` adds every variant again with ``compile=true`` (synthetic step, same windows;
+``compile_speedup`` = eager / compiled step time). ``--augment-only`` adds augmentation-alone timings (per-sample vs torchvision vs lightly when
 installed). Prints tables and writes JSON (default runs/speed/<profile>-<device>.json).
 """
 from __future__ import annotations
@@ -27,7 +30,6 @@ import json
 import platform
 import statistics
 import time
-from contextlib import nullcontext
 from pathlib import Path
 
 import torch
@@ -36,32 +38,34 @@ from torchvision.transforms import v2
 
 from hallucinator.augmentations import TwoViews, view_transform
 from hallucinator.presets import load_config
-from hallucinator.methods import build_method, model_config_from
+from hallucinator.training import device_settings
 from hallucinator.training.pipeline import TrainData
+from hallucinator.training.step import build_step
 
 PROFILES = {
     # preset base, overrides
     "cpu": ("demo/{method}", ["threads=2"]),
     "cpu-tiny": ("smoke/{method}", ["threads=1", "batch_size=32", "train_subset=256"]),
-    "paper": ("{method}-cifar10", ["precision=bf16", "channels_last=true", "num_workers=16"]),
+    "paper": ("{method}-cifar10", ["num_workers=16"]),  # on CUDA: bf16, channels_last, cudnn.benchmark (auto)
 }
+# The lr the timed steps run at: the step's work does not depend on it, and a small one keeps
+# random inputs from driving the weights to inf/NaN over many steps.
+TIMING_LR = 1e-3
+
+
 def _sync(device: torch.device) -> None:
     if device.type == "cuda":
         torch.cuda.synchronize(device)
 
 
-def _step_fn(model, opt, cfg, device):
-    dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(cfg.precision)
-
-    def step(x1, x2):
-        if cfg.channels_last:
-            x1, x2 = x1.contiguous(memory_format=torch.channels_last), x2.contiguous(memory_format=torch.channels_last)
-        with torch.autocast(device.type, dtype=dtype) if dtype else nullcontext():
-            out = model(x1, x2)
-        opt.zero_grad(set_to_none=True)
-        out.loss.backward()
-        opt.step()
-    return step
+def trainer_step(cfg, device: torch.device):
+    """(resolved config, ``step(x1, x2)``): the trainer's own step (training/step.py: its
+    optimiser, GradScaler, autocast, channels_last, compile) and its cudnn setting, on a fresh model."""
+    cfg = device_settings.resolve(cfg, device)
+    device_settings.apply_backend(cfg)
+    torch.manual_seed(0)
+    step = build_step(cfg, device)
+    return cfg, lambda x1, x2: step(x1, x2, TIMING_LR)
 
 
 def _spread(values: list[float]) -> float:
@@ -80,19 +84,16 @@ def _timed(fn, steps: int, device) -> float:
     return (time.perf_counter() - t0) / steps
 
 
-def _setup(method: str, hal: bool, fused: bool, profile: str, device: torch.device, data_root: str | None):
+def _setup(method: str, hal: bool, fused: bool, profile: str, device: torch.device, data_root: str | None,
+           compiled: bool = False):
     base, extra = PROFILES[profile]
     overrides = [*extra, f"hallucinator={str(hal).lower()}", f"fuse_pairs={str(fused).lower()}",
-                 f"device={device.type}"] + ([f"data_root={data_root}"] if data_root else [])
+                 f"device={device.type}", f"compile={str(compiled).lower()}"] + ([f"data_root={data_root}"] if data_root else [])
     cfg = load_config(base.format(method=method), overrides)
     if cfg.threads and device.type == "cpu":
         torch.set_num_threads(cfg.threads)
-    torch.manual_seed(0)
-    model = build_method(model_config_from(cfg)).to(device)
-    if cfg.channels_last:
-        model = model.to(memory_format=torch.channels_last)
-    opt = torch.optim.SGD(model.parameters(), lr=1e-3, momentum=0.9)
-    return base.format(method=method), overrides, cfg, _step_fn(model, opt, cfg, device)
+    cfg, step = trainer_step(cfg, device)
+    return base.format(method=method), overrides, cfg, step
 
 
 def _torchvision_views(aug):
@@ -187,11 +188,15 @@ def _e2e_streams(preset: str, overrides: list[str], cfg, device, e2e_data: str, 
 
 
 def measure_method(method: str, profile: str, device: torch.device, steps: int, windows: int,
-                   data_root: str | None, end_to_end: bool, e2e_data: str = "profile") -> list[dict]:
+                   data_root: str | None, end_to_end: bool, e2e_data: str = "profile",
+                   compiled: bool = False) -> list[dict]:
     """All variants of one method and every end-to-end path, their windows INTERLEAVED
-    (A B C A B C ...), so drifts of a shared or throttling machine hit every row alike."""
-    variants = [(False, False), (True, False)] + ([(True, True)] if method.startswith("moco") else [])
-    setups = [_setup(method, hal, fused, profile, device, data_root) for hal, fused in variants]
+    (A B C A B C ...), so drifts of a shared or throttling machine hit every row alike.
+    ``compiled`` adds each variant again with ``compile=true`` (synthetic step only)."""
+    variants = [(False, False, False), (True, False, False)] + ([(True, True, False)] if method.startswith("moco") else [])
+    if compiled:
+        variants += [(hal, fused, True) for hal, fused, _ in variants]
+    setups = [_setup(method, hal, fused, profile, device, data_root, comp) for hal, fused, comp in variants]
     cfg0 = setups[0][2]
     size = cfg0.image_size or 32
     x1 = torch.randn(cfg0.batch_size, cfg0.in_channels, size, size, device=device)
@@ -205,8 +210,8 @@ def measure_method(method: str, profile: str, device: torch.device, steps: int, 
         _sync(device)
         peaks.append(torch.cuda.max_memory_allocated(device) / 2**20 if device.type == "cuda" else None)
     streams, notes = [], []
-    for preset, overrides, cfg, step in setups:
-        st, nt = _e2e_streams(preset, overrides, cfg, device, e2e_data, e2e_paths()) if end_to_end else ({}, {})
+    for (*_, comp), (preset, overrides, cfg, step) in zip(variants, setups):
+        st, nt = _e2e_streams(preset, overrides, cfg, device, e2e_data, e2e_paths()) if end_to_end and not comp else ({}, {})
         for stream in st.values():  # first batches: worker start-up, device upload
             step(*stream())
         streams.append(st)
@@ -218,14 +223,15 @@ def measure_method(method: str, profile: str, device: torch.device, steps: int, 
             for path, stream in streams[i].items():
                 times[i].setdefault(path, []).append(_timed(lambda: step(*stream()), steps, device))
     rows = []
-    for (hal, fused), (preset, overrides, cfg, step), ts, peak, nt in zip(variants, setups, times, peaks, notes):
+    for (hal, fused, comp), (preset, overrides, cfg, step), ts, peak, nt in zip(variants, setups, times, peaks, notes):
         synthetic = statistics.median(ts["synthetic"])
-        row = {"method": method, "hallucinator": hal, "fused": fused, "batch": cfg.batch_size, "image_size": size,
-               "backbone": f"{cfg.backbone} w{cfg.width}", "precision": cfg.precision,
+        row = {"method": method, "hallucinator": hal, "fused": fused, "compile": comp, "batch": cfg.batch_size,
+               "image_size": size, "backbone": f"{cfg.backbone} w{cfg.width}", "precision": cfg.precision,
+               "channels_last": cfg.channels_last, "cudnn_benchmark": cfg.cudnn_benchmark,
                "synthetic_step_ms": 1000 * synthetic, "synthetic_img_s": cfg.batch_size / synthetic,
                "synthetic_step_ms_windows": [1000 * t for t in ts["synthetic"]],
                "synthetic_spread": _spread(ts["synthetic"]), "peak_mem_mb": peak}
-        if end_to_end:
+        if end_to_end and not comp:
             row["e2e_data"] = e2e_data
             for path in e2e_paths():
                 if path in nt:
@@ -240,9 +246,14 @@ def measure_method(method: str, profile: str, device: torch.device, steps: int, 
                 if row.get("e2e_cpu_img_s") and row.get(f"e2e_{ref}_img_s"):
                     row[f"per_sample_vs_{ref}"] = row["e2e_cpu_img_s"] / row[f"e2e_{ref}_img_s"]
         rows.append(row)
+    eager = {(r["hallucinator"], r["fused"]): r for r in rows if not r["compile"]}
     base_ms = rows[0]["synthetic_step_ms"]
     for row in rows:
-        row["hallucinator_overhead"] = row["synthetic_step_ms"] / base_ms - 1 if row["hallucinator"] else None
+        row["hallucinator_overhead"] = (row["synthetic_step_ms"] / base_ms - 1
+                                        if row["hallucinator"] and not row["compile"] else None)
+        # eager step time / compiled step time of the same variant, measured in the same windows
+        row["compile_speedup"] = (eager[(row["hallucinator"], row["fused"])]["synthetic_step_ms"]
+                                  / row["synthetic_step_ms"] if row["compile"] else None)
     return rows
 
 
@@ -286,19 +297,19 @@ def main(argv=None) -> int:
                    help="end-to-end data: the profile's dataset, or Fashion-MNIST at the profile's image size "
                         "(grey, repeated to the model's channels)")
     p.add_argument("--no-end-to-end", action="store_true")
+    p.add_argument("--compile", action="store_true",
+                   help="also time every variant with compile=true, side by side (synthetic step; compile_speedup)")
     p.add_argument("--augment-only", action="store_true", help="also time the augmentation pipelines alone (CPU)")
     p.add_argument("--out", type=Path, default=None)
     args = p.parse_args(argv)
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     profile = args.profile or ("paper" if device.type == "cuda" else "cpu")
     steps = args.steps or (20 if device.type == "cuda" else 3)
-    if device.type == "cuda":
-        torch.backends.cudnn.benchmark = True
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else f"CPU {platform.machine()} x{torch.get_num_threads()}"
     rows = []
     for method in args.methods.split(","):
         for row in measure_method(method, profile, device, steps, args.windows, args.data_root,
-                                  not args.no_end_to_end, args.e2e_data):
+                                  not args.no_end_to_end, args.e2e_data, args.compile):
             rows.append(row)
             _print_row(row)
     augment = measure_augmentation(profile, args.windows) if args.augment_only else []
@@ -326,7 +337,11 @@ def _print_row(r: dict) -> None:
               + f" {'cpu/tv':>6} {'cpu/lightly':>11} {'peak MB':>8}")
         _HEADER = True
     hal = ("fused" if r["fused"] else "yes") if r["hallucinator"] else "no"
-    ov = f"{100 * r['hallucinator_overhead']:+.1f}%" if r["hallucinator_overhead"] is not None else "-"
+    hal += "+c" if r["compile"] else ""
+    if r["compile"]:
+        ov = f"x{r['compile_speedup']:.2f}"  # the column holds the compile speed-up on compiled rows
+    else:
+        ov = f"{100 * r['hallucinator_overhead']:+.1f}%" if r["hallucinator_overhead"] is not None else "-"
 
     def f(key, fmt, scale=1.0):
         v = r.get(key)

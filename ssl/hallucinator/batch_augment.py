@@ -139,7 +139,7 @@ def adjust_hue(x: torch.Tensor, factor: torch.Tensor | float) -> torch.Tensor:
     shift = factor.view(-1, 1, 1).to(h6.dtype) if torch.is_tensor(factor) else factor
     h6 = torch.remainder(h6 + 6.0 * shift, 6.0)
     # closed form HSV -> RGB: c_n = v - v s clamp(min(k, 4 - k), 0, 1), k = (n + 6h) mod 6, n = 5, 3, 1
-    n = torch.tensor([5.0, 3.0, 1.0], device=x.device).view(1, 3, 1, 1)
+    n = torch.arange(5.0, 0.0, -2.0, device=x.device).view(1, 3, 1, 1)  # 5, 3, 1 (no host list per call)
     k = torch.remainder(n + h6.unsqueeze(1), 6.0)
     return (v.unsqueeze(1) * (1 - s.unsqueeze(1) * torch.minimum(k, 4 - k).clamp(0, 1))).clamp_(0, 255)
 
@@ -199,6 +199,14 @@ class BatchView(torch.nn.Module):
         self.crop_p = cfg.crop_p if center_suppressed else None
         self.ranges = jitter_ranges(cfg)
         self.jitter_on = cfg.jitter_p > 0 and any(cfg.jitter)
+        self._bounds: dict[torch.device, tuple[torch.Tensor, torch.Tensor]] = {}
+
+    def _jitter_bounds(self, device: torch.device | str) -> tuple[torch.Tensor, torch.Tensor]:
+        """The jitter factors' (low, high) per op, built once per device (no host list per step)."""
+        device = torch.device(device)
+        if device not in self._bounds:
+            self._bounds[device] = tuple(torch.tensor([r[i] for r in self.ranges], device=device) for i in (0, 1))
+        return self._bounds[device]
 
     def sample_params(self, n: int, height: int, width: int, device: torch.device | str,
                       generator: Optional[torch.Generator] = None) -> ViewParams:
@@ -207,8 +215,7 @@ class BatchView(torch.nn.Module):
         cfg = self.cfg
         boxes = sample_crop_boxes(n, height, width, cfg.crop_scale, RATIO, self.crop_p, cfg.beta_alpha, device=device,
                                   placement=cfg.crop_placement, generator=generator)
-        lo = torch.tensor([r[0] for r in self.ranges], device=device)
-        hi = torch.tensor([r[1] for r in self.ranges], device=device)
+        lo, hi = self._jitter_bounds(device)
         u = torch.rand(n, 9, device=device, generator=generator)
         order = torch.rand(n, 4, device=device, generator=generator).argsort(dim=1)
         return ViewParams(boxes=boxes, jitter=u[:, 0] < cfg.jitter_p, factors=lo + (hi - lo) * u[:, 1:5],

@@ -89,8 +89,10 @@ def load(path: str | Path) -> dict[str, Any]:
 def check_compatible(saved: dict[str, Any], current: dict[str, Any], path: str | Path, action: str = "resume") -> None:
     """Refuses to ``action`` (resume, evaluate) a checkpoint written with a different configuration."""
     saved = {**to_dict(TrainConfig()), **saved}  # a key added after it was written reads as its default
+    # "auto" (training/device_settings.py: resolved at run start) matches the value it resolved to,
+    # so a checkpoint of resolved values evaluates under the preset's "auto"
     diff = {k: (saved.get(k), current.get(k)) for k in set(saved) | set(current)
-            if k not in NON_DEFINING_KEYS and saved.get(k) != current.get(k)}
+            if k not in NON_DEFINING_KEYS and saved.get(k) != current.get(k) and "auto" not in (saved.get(k), current.get(k))}
     if diff:
         keys = "; ".join(f"{k}: checkpoint {a!r}, now {b!r}" for k, (a, b) in sorted(diff.items()))
         why = (" (the cosine schedule spans the configured epochs, so a run cannot be extended in place:"

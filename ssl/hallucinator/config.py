@@ -27,9 +27,10 @@ from .methods.factory import ModelConfig
 DatasetName = Literal[tuple(DATASETS)]
 AugmentRecipe = Literal[tuple(RECIPES)]
 CenterCropViews = Literal["query", "both"]
-AugmentOn = Literal["cpu", "device"]
+AugmentOn = Literal["auto", "cpu", "device"]    # auto: training/device_settings.py
 Optimizer = Literal["sgd"]
-Precision = Literal["fp32", "bf16", "fp16"]
+Precision = Literal["auto", "fp32", "bf16", "fp16"]
+AutoBool = Literal["auto", True, False]
 Device = Literal["auto", "cpu", "cuda"]
 DistBackend = Literal["auto", "gloo", "nccl"]
 CropPlacement = Literal[PLACEMENTS]
@@ -60,7 +61,8 @@ class TrainConfig(ModelConfig):
     center_crop_views: CenterCropViews = "query"  # query (released code) or both (Eq 2)
     crop_warmup_epochs: int = 0            # plain RandomResizedCrop for the first N epochs (released ImageNet: 20)
     crop_placement: CropPlacement = "released"  # released (ContrastiveCrop's corner rule) or centre-clamp (crops.py)
-    augment_on: AugmentOn = "cpu"          # cpu: per-sample, DataLoader workers; device: batched on the device
+    augment_on: AugmentOn = "auto"         # cpu: per-sample, DataLoader workers; device: batched on the device;
+                                           # auto: device on CUDA for in-memory datasets, else cpu
     num_workers: int = 4                   # DataLoader workers per process
     on_corrupt: OnCorrupt = "error"        # skip: count and skip undecodable images
     max_image_pixels: Optional[int] = None  # larger images are refused before decoding; None = Pillow's limit
@@ -76,8 +78,10 @@ class TrainConfig(ModelConfig):
     lr_min_ratio: float = 0.0              # the cosine ends at lr_min_ratio x lr (released small-scale: 0.1)
     lr_milestones: tuple[int, ...] = (60, 80)  # multistep: lr x lr_decay from each of these (0-based) epochs on
     lr_decay: float = 0.1                  # multistep factor (released MoCo v1 ImageNet configs: 0, lr 0 from epoch 61)
-    precision: Precision = "fp32"          # bf16/fp16: autocast; fp16 uses a grad scaler
-    channels_last: bool = False
+    precision: Precision = "auto"          # bf16/fp16: autocast; fp16 uses a grad scaler; auto: bf16 on CUDA, fp32 on CPU
+    channels_last: AutoBool = "auto"       # auto: true on CUDA, false on CPU
+    cudnn_benchmark: AutoBool = "auto"     # torch.backends.cudnn.benchmark; auto: true on CUDA
+    compile: bool = False                  # torch.compile each encoder of the method (training/step.py)
     sync_bn: bool = False                  # SyncBatchNorm across processes
     # run, logging, evaluation
     output_dir: str = "runs/pretrain"
@@ -204,9 +208,9 @@ def _coerce(key: str, value: Any, hint: Any) -> Any:
     if origin is Literal:
         if value is None and "none" in args:  # key=none parses as None
             return "none"
-        if isinstance(value, str) and value in args:
+        if isinstance(value, (str, bool)) and any(value == a and type(value) is type(a) for a in args):
             return value
-        raise ConfigError(f"{key}={value!r} is not one of {', '.join(args)}")
+        raise ConfigError(f"{key}={value!r} is not one of {', '.join(str(a).lower() for a in args)}")
     if origin is typing.Union:  # Optional[X]
         if value is None:
             return None

@@ -32,6 +32,12 @@ from torchvision.transforms.v2 import functional as TF
 
 PLACEMENTS = ("released", "centre-clamp")
 RATIO = (3 / 4, 4 / 3)
+# Device types on which ``sample_crop_boxes`` stops its rejection rounds once every box is
+# accepted. The stop reads a flag on the host: free on the CPU (and it keeps the CPU random stream
+# bit-identical to earlier releases); on other devices it would synchronise with the device, so
+# all ``attempts`` rounds run there. Either way the first accepted (scale, ratio) draw of each box
+# wins, so the boxes' distribution is the same.
+EARLY_EXIT_DEVICES = ("cpu",)
 
 
 def check_crop_args(p: Optional[float], alpha: float, placement: str) -> None:
@@ -69,8 +75,11 @@ def sample_crop_boxes(n: int, height: int, width: int, scale: tuple[float, float
         attempts: rejection rounds for (scale, ratio) before the central fallback crop.
         placement: ``"released"`` or ``"centre-clamp"`` (module docstring).
         generator: the source of every draw, on ``device``; None = the device's global torch RNG.
+
+    No host synchronisation outside ``EARLY_EXIT_DEVICES``.
     """
     check_crop_args(p, alpha, placement)
+    early_exit = torch.device(device).type in EARLY_EXIT_DEVICES
     area = float(height * width)
     log_r = (math.log(ratio[0]), math.log(ratio[1]))
     h = torch.zeros(n, dtype=torch.long, device=device)
@@ -84,7 +93,7 @@ def sample_crop_boxes(n: int, height: int, width: int, scale: tuple[float, float
         ok = todo & (cw > 0) & (ch > 0) & (cw <= width) & (ch <= height)
         h, w = torch.where(ok, ch, h), torch.where(ok, cw, w)
         todo &= ~ok
-        if not bool(todo.any()):
+        if early_exit and not bool(todo.any()):
             break
     fh, fw = _fallback_size(height, width, ratio)
     h, w = torch.where(todo, fh, h), torch.where(todo, fw, w)

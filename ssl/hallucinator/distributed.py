@@ -16,6 +16,11 @@ def is_initialized() -> bool:
     return dist.is_available() and dist.is_initialized()
 
 
+def backend() -> str | None:
+    """The process group's backend ("nccl", "gloo"), or None without one."""
+    return str(dist.get_backend()) if is_initialized() else None
+
+
 def world_size() -> int:
     return dist.get_world_size() if is_initialized() else 1
 
@@ -55,14 +60,16 @@ def launch_info() -> DistInfo:
 
 def init(device: torch.device | None = None, backend: str | None = None) -> DistInfo:
     """Initialises the process group of a torchrun/SLURM launch (see ``launch_info``); nothing in
-    a single process.
+    a plain single process. Under a launcher the group exists even with one process (gpu-check's
+    torchrun step relies on it).
 
     The backend is ``backend`` when given, else nccl when ``device`` is a CUDA device and gloo
     otherwise (None = CPU): it follows the device the run uses, never whether CUDA merely exists.
     A CUDA ``device`` becomes this process's current device.
     """
     info = launch_info()
-    if info.world_size > 1 and not is_initialized():
+    launched = "RANK" in os.environ and "WORLD_SIZE" in os.environ  # launch_info sets them under SLURM
+    if launched and not is_initialized():
         cuda = device is not None and device.type == "cuda"
         backend = backend or ("nccl" if cuda else "gloo")
         if backend == "nccl" and not cuda:
@@ -139,6 +146,14 @@ def broadcast_(x: torch.Tensor, src: int = 0) -> torch.Tensor:
     if world_size() > 1:
         dist.broadcast(x, src)
     return x
+
+
+@torch.no_grad()
+def sync_buffers(module: torch.nn.Module) -> None:
+    """Rank 0's buffers on every rank (BN statistics, before they are read); no-op in one process."""
+    if world_size() > 1:
+        for b in module.buffers():
+            dist.broadcast(b, 0)
 
 
 @torch.no_grad()

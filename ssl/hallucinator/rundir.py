@@ -41,12 +41,12 @@ REQUIRED_CONFIG_KEYS = (*ROW_KEYS, "method", "dataset", "seed")
 # resume under different values, and runs that differ only here are the same configuration.
 NON_DEFINING_KEYS = frozenset({"output_dir", "run_name", "device", "dist_backend", "threads", "num_workers",
                                "knn_every", "data_root", "on_corrupt", "tensorboard", "suite", "profile", "row",
-                               "source"})
+                               "source", "cudnn_benchmark", "compile"})
 
 RUN_STATUSES = ("running", "finished", "interrupted", "failed")
 RUN_KEYS = ("status", "git_commit", "git_dirty", "torch", "cuda", "device_name", "world_size", "seed",
             "python", "host", "command", "start_time", "end_time", "resumed_at", "wall_time_s", "error",
-            "kind")
+            "kind", "settings", "process_group")
 # run.json "kind": how the encoder was obtained (a reference encoder is not pretrained).
 KIND_PRETRAIN = "pretrain"
 BASELINE_KINDS = ("random-init", "raw-pixels")

@@ -42,3 +42,9 @@ def test_tiny_profile_end_to_end(tmp_path):
     assert f"| {BEST_VARIANT} |" in (tmp_path / "gpu_ab.md").read_text()
     cfg = json.loads((tmp_path / "runs" / "gpu_ab" / "tiny" / f"{BEST_VARIANT}-s0" / "config.json").read_text())
     assert cfg["hallucinator_preset"] == BEST_VARIANT and cfg["image_size"] == 32 and cfg["augment_on"] == "device"
+
+
+def test_gpu_profile_states_its_minutes_from_its_limits():
+    from benchmarks.gpu_ab import LIMITS_S, max_minutes
+    assert max_minutes("gpu") == 3 * sum(LIMITS_S["gpu"]) / 60 == 13.5
+    assert "13.5" in (ROOT / "Makefile").read_text().split("gpu-ab:")[0].split("\n")[-2]

@@ -5,6 +5,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 
 ROOT = Path(__file__).resolve().parents[2]
 FMNIST = Path("/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz")
@@ -32,3 +33,21 @@ def test_speed_benchmark_smoke(tmp_path):
     pipes = {a["pipeline"] for a in data["augment_only"]}
     assert {"per-sample (ours)", "torchvision"} <= pipes and all(a["us_per_image_2_views"] > 0 for a in data["augment_only"])
     assert "mocov2" in res.stdout and "overhead" in res.stdout and "spread" in res.stdout
+
+
+def test_speed_times_the_trainers_own_step(monkeypatch):
+    """Every timed call is the trainer's TrainStep (its scaler, autocast and layout), nothing of its own."""
+    from benchmarks import speed
+    from hallucinator.training import step as step_module
+
+    calls = []
+    real = step_module.TrainStep.__call__
+
+    def counted(self, x1, x2, lr, inspect=None):
+        calls.append(self.scaler)
+        return real(self, x1, x2, lr, inspect)
+    monkeypatch.setattr(step_module.TrainStep, "__call__", counted)
+    rows = speed.measure_method("mocov2", "cpu-tiny", torch.device("cpu"), steps=1, windows=1, data_root=None,
+                                end_to_end=False)
+    assert len(rows) == 3 and len(calls) == 3 * (3 + 1)  # 3 warm-up + 1 timed step per variant
+    assert all(r["precision"] == "fp32" and r["channels_last"] is False and r["compile"] is False for r in rows)

@@ -71,7 +71,7 @@ def _worker(rank, port, out_dir, kind):
         h = Hallucinator(8, seed=0, per_rank=True)
         lams = torch.stack([h.sample_lambda(N) for _ in range(3)])
         torch.save({"lams": lams, "state": h.get_extra_state()["generator"]}, f"{out_dir}/lam{rank}.pt")
-    else:
+    elif kind == "moco":
         shuffle, seen = distributed.batch_shuffle, {}
 
         def recording_shuffle(x):  # keeps the permutation so the test can recompute the shards
@@ -87,6 +87,21 @@ def _worker(rank, port, out_dir, kind):
         out, loss, grads = _step(model, x1[mine], x2[mine])
         torch.save({"train": train, "k": out.k, "loss": loss, "grads": grads, "queue": model.ordered_queue()},
                    f"{out_dir}/moco{rank}.pt")
+    else:  # the trainer's DDP step (training/step.py): no buffer broadcast per step
+        from hallucinator.presets import load_config
+        from hallucinator.training import device_settings
+        from hallucinator.training.step import build_step
+        cfg = device_settings.resolve(load_config("smoke/mocov2-hal", ["width=4", "queue_size=64", "in_channels=1",
+                                                                       "batch_size=8"]), torch.device("cpu"))
+        torch.manual_seed(0)
+        step = build_step(cfg, torch.device("cpu"), world_size=2, local_rank=rank)
+        for _ in range(2):
+            step(x1[mine, :1], x2[mine, :1], lr=0.01)
+        bn = lambda: step.model.encoder.backbone.state_dict()["bn1.running_mean"].clone()  # noqa: E731
+        before = bn()
+        distributed.sync_buffers(step.model)
+        torch.save({"broadcast_buffers": step.module.broadcast_buffers, "bn_before": before, "bn_after": bn(),
+                    "queue": step.model.queue.clone()}, f"{out_dir}/ddp{rank}.pt")
     distributed.shutdown()
 
 
@@ -170,6 +185,17 @@ def test_lambda_per_rank_is_seeded_and_differs_between_ranks(tmp_path):
     mp.spawn(_worker, args=(_free_port(), str(tmp_path), "lambda_per_rank"), nprocs=2, join=True)
     r0, r1 = (torch.load(tmp_path / f"lam{r}.pt") for r in (0, 1))
     assert (r0["lams"] != r1["lams"]).all() and torch.equal(r0["state"], r1["state"])
+
+
+def test_trainer_ddp_step_broadcasts_no_buffers(tmp_path):
+    """The trainer's DDP step (training/step.py) does not broadcast buffers each step: the MoCo queue is
+    equal on both ranks by construction, BN statistics differ until ``distributed.sync_buffers``."""
+    mp.spawn(_worker, args=(_free_port(), str(tmp_path), "ddp"), nprocs=2, join=True)
+    r0, r1 = (torch.load(tmp_path / f"ddp{r}.pt") for r in (0, 1))
+    assert r0["broadcast_buffers"] is False
+    assert torch.equal(r0["queue"], r1["queue"])  # the same queue on both ranks without any broadcast
+    assert not torch.equal(r0["bn_before"], r1["bn_before"])  # BN statistics of each rank's own data ...
+    assert torch.equal(r0["bn_after"], r1["bn_after"]) and torch.equal(r1["bn_after"], r0["bn_before"])  # ... then rank 0's
 
 
 @needs_fmnist

@@ -56,6 +56,11 @@ def test_training_writes_the_run_directory_and_refuses_to_extend_it(tmp_path, ca
     assert from_dict(json.loads((run / rundir.CONFIG).read_text())).row == "mocov2-hal"
     info = json.loads((run / rundir.RUN).read_text())
     assert info["status"] == "finished" and info["kind"] == rundir.KIND_PRETRAIN and set(info) <= set(rundir.RUN_KEYS) | set(rundir.ROW_KEYS)
+    # the device settings as requested and as used, in run.json, the banner and (resolved) config.json
+    assert info["settings"]["precision"] == {"requested": "auto", "used": "fp32"}
+    assert info["settings"]["augment_on"] == {"requested": "device", "used": "device"}
+    assert "precision fp32 (auto), channels_last False (auto)" in out.splitlines()[0]
+    assert json.loads((run / rundir.CONFIG).read_text())["channels_last"] is False
     [line] = (run / rundir.METRICS).read_text().splitlines()
     assert list(json.loads(line)) == list(rundir.METRIC_KEYS)
     events = EventAccumulator(str(run / rundir.TENSORBOARD))

@@ -131,3 +131,21 @@ def test_run_config_carries_the_placement_and_refuses_unknown_ones():
     assert augment_config(load_config("smoke/mocov2-hal", ["crop_placement=centre-clamp"])).crop_placement == "centre-clamp"
     with pytest.raises(ConfigError, match="crop_placement"):
         load_config("smoke/mocov2-hal", ["crop_placement=corner"])
+
+
+@pytest.mark.parametrize("p", [None, 0.5])
+def test_sync_free_crop_rounds_accept_the_same_boxes_as_the_early_stop(monkeypatch, p):
+    """Off the CPU every rejection round runs (no host read); each box still takes its first
+    accepted (scale, ratio) draw, so its size equals the early-stopping sampler's on the same stream."""
+    from hallucinator import crops
+    def sizes():
+        g = torch.Generator().manual_seed(3)
+        boxes = crops.sample_crop_boxes(2000, 28, 20, scale=(0.2, 1.0), p=p, generator=g)
+        assert ((boxes[:, 0] >= 0) & (boxes[:, 0] + boxes[:, 2] <= 28) & (boxes[:, 1] >= 0)
+                & (boxes[:, 1] + boxes[:, 3] <= 20)).all()
+        return boxes[:, 2:], g.get_state()
+    early, early_state = sizes()
+    monkeypatch.setattr(crops, "EARLY_EXIT_DEVICES", ())
+    free, free_state = sizes()
+    assert torch.equal(free, early)
+    assert not torch.equal(free_state, early_state)  # all rounds ran: more draws than the early stop

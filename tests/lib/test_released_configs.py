@@ -187,6 +187,6 @@ def test_trainer_runs_the_multistep_keys(tmp_path):
                                        "lr_schedule=multistep", "lr_milestones=1", "lr_decay=0.25", "diag_every=0",
                                        "queue_size=64", f"output_dir={tmp_path}"])
     trainer = Trainer(cfg, show_progress=False)
-    assert trainer.lrs.tolist() == [cfg.lr, cfg.lr * 0.25]
+    assert list(trainer.lrs) == [cfg.lr, cfg.lr * 0.25]
     trainer.fit()
     assert trainer.optimizer.param_groups[0]["lr"] == cfg.lr * 0.25

@@ -25,5 +25,5 @@ def test_stdlib_ssl_and_torch_import_from_repo_root():
 
 def test_readme_explains_the_rule():
     readme = (ROOT / "README.md").read_text()
-    assert "### Why `ssl/` has no `__init__.py`" in readme
+    assert "an `ssl/__init__.py` would shadow Python's `ssl` module" in readme
     assert "tests/lib/test_ssl_shadowing.py" in readme

@@ -113,6 +113,8 @@ class TrainData:
         self.device, self.seed, self.cfg = device, cfg.seed, cfg
         self.aug = augment_config(cfg)
         self.normalize = Normalize(info.mean, info.std).to(device)
+        if cfg.augment_on == "auto":
+            raise ValueError("augment_on=auto: resolve the config first (training/device_settings.resolve)")
         self.on_device = cfg.augment_on == "device"
         if self.on_device:
             if not isinstance(self.dataset, InMemoryImageDataset):

@@ -10,6 +10,8 @@ from typing import Any
 
 import torch
 
+from .. import distributed
+
 REPO = Path(__file__).resolve().parents[3]
 
 
@@ -38,6 +40,7 @@ def collect(device: torch.device, world_size: int, seed: int) -> dict[str, Any]:
         "cuda": torch.version.cuda if device.type == "cuda" else None,
         "device_name": name,
         "world_size": world_size,
+        "process_group": distributed.backend(),
         "seed": seed,
         "python": platform.python_version(),
         "host": platform.node(),

@@ -8,6 +8,7 @@ every rank at the same step: the ranks agree on it (``distributed.agree_max``) b
 """
 from __future__ import annotations
 
+import functools
 import resource
 import signal
 import time
@@ -16,19 +17,18 @@ from pathlib import Path
 from typing import Any, Optional
 
 import torch
-from torch import nn
 from tqdm import tqdm
 
-from .. import checkpoint, distributed, precision, rundir
+from .. import checkpoint, distributed, rundir
 from ..config import TrainConfig, to_dict
 from ..evaluation.monitor import Monitor
-from ..methods import build_method, model_config_from
 from ..metrics import positive_similarity
-from . import provenance
+from . import device_settings, provenance
 from .metric_log import MetricLog, epoch_line
 from .pipeline import TrainData, load_split, subset
 from .run_lock import RunDirLock
 from .schedule import build_schedule
+from .step import build_step
 from .step_diagnostics import StepDiagnostics
 
 
@@ -64,13 +64,17 @@ class Trainer:
 
     def __init__(self, cfg: TrainConfig, resume: bool = True, show_progress: bool = True) -> None:
         cfg.validate()
-        self.cfg = cfg
         self.device = pick_device(cfg, distributed.launch_info().local_rank)
+        # "auto" settings become this device's values; config.json and checkpoints hold the resolved ones
+        self.requested, self.cfg = cfg, device_settings.resolve(cfg, self.device)
+        self.settings = device_settings.used_settings(cfg, self.cfg)
+        cfg = self.cfg
         # the process group's backend follows the device (or dist_backend), not whether CUDA exists
         self.dist = distributed.init(self.device, None if cfg.dist_backend == "auto" else cfg.dist_backend)
         self.is_main = self.dist.rank == 0
         if cfg.threads:
             torch.set_num_threads(cfg.threads)
+        device_settings.apply_backend(cfg)
         self.run_dir = run_dir_for(cfg)
         self.ckpt_path = self.run_dir / rundir.CHECKPOINT
         # One writer per run directory, taken before any work; the kernel drops it on any exit.
@@ -88,20 +92,14 @@ class Trainer:
         """Model, data, optimiser, schedule and monitors; then the checkpoint, if resuming."""
         self.show_progress = show_progress and self.is_main
         torch.manual_seed(cfg.seed)
-        self.model = build_method(model_config_from(cfg)).to(self.device)
-        if cfg.sync_bn and self.dist.world_size > 1:
-            self.model = nn.SyncBatchNorm.convert_sync_batchnorm(self.model)
-        if cfg.channels_last:
-            self.model = self.model.to(memory_format=torch.channels_last)
+        self.train_step = build_step(cfg, self.device, self.dist.world_size, self.dist.local_rank)
+        self.model, self.ddp, self.optimizer = self.train_step.model, self.train_step.module, self.train_step.optimizer
+        self.scaler = self.train_step.scaler
         self.data = TrainData(cfg, self.device, self.dist.rank, self.dist.world_size)
-        self.optimizer = torch.optim.SGD(self.model.optimizer_groups(), lr=cfg.lr, momentum=cfg.sgd_momentum,
-                                         weight_decay=cfg.weight_decay)
         steps = self.data.steps_per_epoch
+        # Python floats: reading the step's lr is no tensor access
         self.lrs = build_schedule(cfg.lr_schedule, cfg.lr, cfg.epochs, steps, cfg.warmup_epochs,
-                                  cfg.lr_min_ratio, cfg.lr_milestones, cfg.lr_decay)
-        self.scaler = torch.amp.GradScaler(self.device.type, enabled=cfg.precision == "fp16")
-        self.ddp = (nn.parallel.DistributedDataParallel(self.model, device_ids=[self.dist.local_rank] if self.device.type == "cuda" else None)
-                    if self.dist.world_size > 1 else self.model)
+                                  cfg.lr_min_ratio, cfg.lr_milestones, cfg.lr_decay).tolist()
         self.nan_check_every = 1 if self.device.type == "cpu" else 25
         # The stop decision is agreed by all ranks (one tiny all_reduce, see `_stop_agreed`) at the
         # same cadence on every rank: every step in one process or on CPU, every 25 steps on GPU.
@@ -198,7 +196,7 @@ class Trainer:
         prev = self.run_dir / rundir.RUN
         old = rundir.read_json(prev) if prev.exists() else None  # unreadable: stop before writing anything
         rundir.write_json(self.run_dir / rundir.CONFIG, to_dict(cfg))
-        info = provenance.collect(self.device, self.dist.world_size, cfg.seed)
+        info = {**provenance.collect(self.device, self.dist.world_size, cfg.seed), "settings": self.settings}
         if old is not None:
             info.update(start_time=old.get("start_time", info["start_time"]), resumed_at=provenance.now())
             self._previous_wall = old.get("wall_time_s") or 0.0
@@ -209,8 +207,8 @@ class Trainer:
         self.step_diag.truncate(self.epoch * self.data.steps_per_epoch + self.step)
         resumed = self._resumed_from
         where = f"resumed from {resumed[0]} at epoch {resumed[1]} step {resumed[2]}" if resumed else "new run"
-        print(f"run {self.run_dir} on {info['device_name']} (world size {self.dist.world_size}); {where}",
-              flush=True)
+        print(f"run {self.run_dir} on {info['device_name']} (world size {self.dist.world_size}); {where}; "
+              f"{device_settings.describe(self.settings)}", flush=True)
 
     @property
     def interrupted(self) -> Optional[int]:
@@ -266,25 +264,10 @@ class Trainer:
                    disable=not self.show_progress, dynamic_ncols=True, leave=False)
         t0, bar_start = time.time(), self.step
         for x1, x2 in self.data.epoch(self.epoch, self.step):
-            if cfg.channels_last:
-                x1, x2 = x1.contiguous(memory_format=torch.channels_last), x2.contiguous(memory_format=torch.channels_last)
-            lr = float(self.lrs[self.epoch * steps + self.step])
-            for g in self.optimizer.param_groups:
-                g["lr"] = cfg.lr if g.get("fix_lr") else lr
+            lr = self.lrs[self.epoch * steps + self.step]
             global_step = self.epoch * steps + self.step
             self.step_diag.begin(global_step)
-            with precision.autocast(self.device, cfg.precision):
-                out = self.ddp(x1, x2)
-            # A finiteness check reads the loss on the host: every step on CPU, every
-            # `nan_check_every` steps on GPU (no per-step sync). Weights are only saved at epoch
-            # ends, after a final check, so a non-finite step can never reach a checkpoint.
-            if self.step % self.nan_check_every == 0 and not torch.isfinite(out.loss):
-                self._non_finite(out.loss, lr)
-            self.step_diag.record(out, global_step, self.epoch, lr)
-            self.optimizer.zero_grad(set_to_none=True)
-            self.scaler.scale(out.loss).backward()
-            self.scaler.step(self.optimizer)
-            self.scaler.update()
+            out = self.train_step(x1, x2, lr, functools.partial(self._inspect, lr=lr, global_step=global_step))
             acc += torch.stack([out.loss.detach().double(), positive_similarity(out.q, out.k).double(),
                                 positive_similarity(out.q_hat, out.k).double() if out.q_hat is not None
                                 else acc.new_zeros(())])
@@ -300,6 +283,7 @@ class Trainer:
         if not torch.isfinite(acc[0]):
             self._non_finite(acc[0], lr)
         self._fold(acc)
+        distributed.sync_buffers(self.model)  # DDP does not broadcast buffers (training/step.py)
         self.partial["seconds"] += time.time() - t0
         metrics: dict[str, Any] = {}
         if self.step == steps:
@@ -310,6 +294,16 @@ class Trainer:
             print(f"\nsignal {self._stop}: saved {self.ckpt_path} at epoch {self.epoch} step {self.step}",
                   flush=True)
         return metrics
+
+    def _inspect(self, out, lr: float, global_step: int) -> None:
+        """Between forward and backward: the step's only host reads, each on its own schedule (the
+        finiteness check every ``nan_check_every`` steps: every step on CPU, every 25 on GPU; the
+        step diagnostics every ``diag_every`` steps; the progress bar reads the loss sums every 20
+        steps). Weights are only saved at epoch ends, after a final check, so a non-finite step can
+        never reach a checkpoint."""
+        if self.step % self.nan_check_every == 0 and not torch.isfinite(out.loss):
+            self._non_finite(out.loss, lr)
+        self.step_diag.record(out, global_step, self.epoch, lr)
 
     def _epoch_metrics(self, lr: float) -> dict[str, Any]:
         """The finished epoch's averages and diagnostics, logged on rank 0."""
