@@ -1,0 +1,96 @@
+"""Rehearse the ``paper`` profile end to end on CPU: tiny real-format data, the paper's own runs.
+
+    python -m benchmarks.rehearse [--out runs/rehearse] [--suites table1,fig5] [--methods mocov2]
+
+1. writes tiny datasets in each dataset's on-disk format under ``OUT/data``
+   (``benchmarks/rehearsal_data.py``);
+2. runs every suite through ``benchmarks.run --profile paper --gpus 2`` (torchrun with 2 gloo
+   processes, as the paper profile launches on 2 GPUs): the paper's presets, rows, loaders and
+   probes (the 100-epoch ``linear`` protocol and kNN), with only ``SIZES`` overridden;
+3. builds each suite's PDF with ``reports.build`` under ``OUT/reports``.
+
+Table 7 (detection transfer) is rehearsed by ``transfer/rehearse_table7.py`` when detectron2 is
+importable. ``OUT/rehearsal.json`` records each step's wall time and exit status; the exit
+status is 1 if any step failed. Re-running skips finished runs (``benchmarks.run`` resumes).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from . import rehearsal_data
+
+SUITES = ("table1", "table2", "table3", "table4", "table5", "table6", "fig4", "fig5", "table7")
+
+# Only sizes and resources: steps (epochs x images / batch), widths, image counts, probe sizes.
+SIZES = ("epochs=1", "width=4", "train_subset=32", "batch_size=16", "queue_size=64", "knn_train_subset=32",
+         "metrics_batch=32", "eval_train_subset=32", "eval_test_subset=32", "num_workers=1", "threads=1")
+# ImageNet / IN-200: ResNet-50 at 64 px instead of 224 (the JPEGs are 40-120 px, of varying size).
+LARGE_SIZES = ("image_size=64",)
+LINEAR = ("--linear-epochs", "2", "--linear-batch", "16")
+LARGE_SUITES = ("table2", "table3", "table4", "table5", "table6")
+
+
+def _step(log: list[dict], name: str, cmd: list[str]) -> bool:
+    """Runs ``cmd``, records its wall time and exit status in ``log``; True when it succeeded."""
+    print(f"[rehearse] {name}: {' '.join(cmd)}", flush=True)
+    t0 = time.time()
+    rc = subprocess.run(cmd).returncode
+    log.append({"step": name, "rc": rc, "seconds": round(time.time() - t0, 1)})
+    print(f"[rehearse] {name}: {'ok' if rc == 0 else f'FAILED (exit {rc})'} in {log[-1]['seconds']} s", flush=True)
+    return rc == 0
+
+
+def suite_command(suite: str, data: Path, runs: Path, methods: str | None = None) -> list[str]:
+    """The ``benchmarks.run`` command of one suite, sizes overridden."""
+    sizes = SIZES + (LARGE_SIZES if suite in LARGE_SUITES else ())
+    cmd = [sys.executable, "-m", "benchmarks.run", "--suite", suite, "--profile", "paper", "--data-root", str(data),
+           "--runs", str(runs), "--gpus", "2", *LINEAR, *(a for s in sizes for a in ("--override", s))]
+    return cmd + (["--methods", methods] if methods and suite in ("table1", "table2") else [])
+
+
+def report_command(suite: str, runs: Path, out: Path) -> list[str]:
+    return [sys.executable, "-m", "reports.build", "--suite", suite, "--profile", "paper", "--runs", str(runs),
+            "--out", str(out)]
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m benchmarks.rehearse", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--out", type=Path, default=Path("runs/rehearse"), help="data, runs and reports go here")
+    p.add_argument("--suites", default=",".join(SUITES), help="comma-separated subset of %(default)s")
+    p.add_argument("--methods", help="Tables 1-2 only: comma-separated subset of the methods (default: all)")
+    args = p.parse_args(argv)
+    suites = [s for s in args.suites.split(",") if s]
+    bad = sorted(set(suites) - set(SUITES))
+    if bad:
+        p.error(f"unknown suite(s) {bad}; choose from {','.join(SUITES)}")
+    out = args.out.resolve()
+    data, runs, reports = out / "data", out / "runs", out / "reports"
+    t_start, log = time.time(), []
+    t0 = time.time()
+    written = rehearsal_data.write_all(data)
+    log.append({"step": "data", "rc": 0, "seconds": round(time.time() - t0, 1), **written})
+    for suite in suites:
+        if suite == "table7":
+            _step(log, "table7 transfer", [sys.executable, "transfer/rehearse_table7.py", "--data", str(data),
+                                           "--runs", str(runs)])
+        else:
+            _step(log, f"{suite} runs", suite_command(suite, data, runs, args.methods))
+        # built from whatever finished: its Problems page names the runs that failed
+        _step(log, f"{suite} report", report_command(suite, runs, reports))
+    total = round(time.time() - t_start, 1)
+    failed = [s["step"] for s in log if s["rc"] != 0]
+    (out / "rehearsal.json").write_text(json.dumps({"wall_s": total, "steps": log, "failed": failed}, indent=1) + "\n")
+    m, s = divmod(int(total), 60)
+    print(f"[rehearse] done in {m} min {s:02d} s; " + (f"FAILED: {failed}" if failed else "every step passed")
+          + f"; reports in {reports}", flush=True)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
