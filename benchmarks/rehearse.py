@@ -1,6 +1,6 @@
 """Rehearse the ``paper`` profile end to end on CPU: tiny real-format data, the paper's own runs.
 
-    python -m benchmarks.rehearse [--out runs/rehearse] [--suites table1,fig5] [--methods mocov2]
+    python -m benchmarks.rehearse [--out runs/rehearse] [--suites table1,fig5] [--only mocov2-cifar10-s0]
 
 1. writes tiny datasets in each dataset's on-disk format under ``OUT/data``
    (``benchmarks/rehearsal_data.py``);
@@ -23,6 +23,7 @@ import time
 from pathlib import Path
 
 from . import rehearsal_data
+from .suites import build_suite
 
 SUITES = ("table1", "table2", "table3", "table4", "table5", "table6", "fig4", "fig5", "table7")
 
@@ -45,12 +46,19 @@ def _step(log: list[dict], name: str, cmd: list[str]) -> bool:
     return rc == 0
 
 
-def suite_command(suite: str, data: Path, runs: Path, methods: str | None = None) -> list[str]:
-    """The ``benchmarks.run`` command of one suite, sizes overridden."""
+def suite_command(suite: str, data: Path, runs: Path, only: list[str] | None = None) -> list[str]:
+    """The ``benchmarks.run`` command of one suite (only the runs named in ``only``), sizes overridden."""
     sizes = SIZES + (LARGE_SIZES if suite in LARGE_SUITES else ())
     cmd = [sys.executable, "-m", "benchmarks.run", "--suite", suite, "--profile", "paper", "--data-root", str(data),
            "--runs", str(runs), "--gpus", "2", *LINEAR, *(a for s in sizes for a in ("--override", s))]
-    return cmd + (["--methods", methods] if methods and suite in ("table1", "table2") else [])
+    return cmd + (["--only", ",".join(only)] if only else [])
+
+
+def runs_of(suite: str, only: list[str] | None) -> list[str] | None:
+    """The names in ``only`` that are runs of ``suite`` (None: all of them)."""
+    if only is None:
+        return None
+    return [s.name for s in build_suite(suite, "paper", data_root="-") if s.name in only]
 
 
 def report_command(suite: str, runs: Path, out: Path) -> list[str]:
@@ -63,12 +71,17 @@ def main(argv: list[str] | None = None) -> int:
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--out", type=Path, default=Path("runs/rehearse"), help="data, runs and reports go here")
     p.add_argument("--suites", default=",".join(SUITES), help="comma-separated subset of %(default)s")
-    p.add_argument("--methods", help="Tables 1-2 only: comma-separated subset of the methods (default: all)")
+    p.add_argument("--only", help="comma-separated run names: run only these (suites with none are skipped)")
     args = p.parse_args(argv)
     suites = [s for s in args.suites.split(",") if s]
     bad = sorted(set(suites) - set(SUITES))
     if bad:
         p.error(f"unknown suite(s) {bad}; choose from {','.join(SUITES)}")
+    only = [n for n in args.only.split(",") if n] if args.only else None
+    if only is not None:
+        suites = [s for s in suites if s != "table7" and runs_of(s, only)]
+        if not suites:
+            p.error(f"--only: no run named {only} in the suites {args.suites}")
     out = args.out.resolve()
     data, runs, reports = out / "data", out / "runs", out / "reports"
     t_start, log = time.time(), []
@@ -80,7 +93,7 @@ def main(argv: list[str] | None = None) -> int:
             _step(log, "table7 transfer", [sys.executable, "transfer/rehearse_table7.py", "--data", str(data),
                                            "--runs", str(runs)])
         else:
-            _step(log, f"{suite} runs", suite_command(suite, data, runs, args.methods))
+            _step(log, f"{suite} runs", suite_command(suite, data, runs, runs_of(suite, only)))
         # built from whatever finished: its Problems page names the runs that failed
         _step(log, f"{suite} report", report_command(suite, runs, reports))
     total = round(time.time() - t_start, 1)

@@ -63,6 +63,17 @@ def commands(spec: RunSpec, suite: str, profile: str, runs: Path, gpus: int, ove
     return [pre, ev]
 
 
+def select(specs: list[RunSpec], only: str | None) -> list[RunSpec]:
+    """The runs named in ``only`` (comma-separated), in suite order; every name must exist."""
+    if not only:
+        return specs
+    names = [n for n in only.split(",") if n]
+    unknown = sorted(set(names) - {s.name for s in specs})
+    if unknown:
+        raise SystemExit(f"--only: no run(s) {unknown} in this suite; its runs: {', '.join(s.name for s in specs)}")
+    return [s for s in specs if s.name in names]
+
+
 def check_overrides(specs: list[RunSpec], overrides: list[str]) -> tuple[str, ...]:
     """``overrides``, once every run's config is resolved with them; keys a suite sets itself are refused.
 
@@ -101,11 +112,12 @@ def main(argv: list[str] | None = None) -> int:
                    help="config key appended to every run (repeatable), e.g. epochs=1")
     p.add_argument("--linear-epochs", type=int, help="epochs of the linear probe (default: evaluate's, 100)")
     p.add_argument("--linear-batch", type=int, help="batch of the linear probe (default: evaluate's)")
+    p.add_argument("--only", help="comma-separated run names of the suite to run (default: all)")
     p.add_argument("--dry-run", action="store_true", help="print the commands and exit")
     args = p.parse_args(argv)
     seeds = [int(s) for s in args.seeds.split(",")] if args.seeds else None
     methods = args.methods.split(",") if args.methods else None
-    specs = build_suite(args.suite, args.profile, seeds, methods, args.data_root)
+    specs = select(build_suite(args.suite, args.profile, seeds, methods, args.data_root), args.only)
     gpus = args.gpus if args.gpus is not None else _visible_gpus()
     overrides = check_overrides(specs, args.override)
     eval_args = tuple(a for flag, v in (("--linear-epochs", args.linear_epochs), ("--linear-batch", args.linear_batch))
