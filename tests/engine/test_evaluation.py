@@ -5,12 +5,15 @@ import torch
 from engine_support import TINY, needs_fmnist
 from hallucinator.presets import load_config
 from hallucinator.data import InMemoryImageDataset
+from hallucinator.data.imagenet import load_image_folder
 from hallucinator.evaluate import evaluate
+from hallucinator.evaluation.features import extract_features
 from hallucinator.evaluation.fast_probe import balanced_subset, logistic_regression_top1
 from hallucinator.evaluation.knn import knn_top1
 from hallucinator.evaluation.linear_probe import linear_probe
 from hallucinator.metrics import uniformity
 from hallucinator.training.trainer import Trainer
+from PIL import Image
 from torch import nn
 
 
@@ -89,3 +92,50 @@ def test_features_2d_probe_writes_what_fig5_reads(tmp_path):
     assert data["features"].shape == (300, 2) and data["labels"].shape == (300,)
     assert np.allclose(np.linalg.norm(data["features"], axis=1), 1.0, atol=1e-5)
     assert res["probes"]["features_2d"]["g2"] == pytest.approx(uniformity(torch.from_numpy(data["features"])).item(), rel=1e-5)
+
+
+def _variable_size_image_folder(root):
+    """ImageNet's layout (train/ and val/ class folders) of JPEGs in 5 different sizes, 2 classes:
+    class 0 bright on the left, class 1 bright on the right (a flip-free split a probe can learn)."""
+    sizes = [(40, 30), (23, 57), (64, 64), (31, 45), (50, 26)]
+    for split in ("train", "val"):
+        for c, wnid in enumerate(("n00000001", "n00000002")):
+            d = root / split / wnid
+            d.mkdir(parents=True)
+            for i, (w, h) in enumerate(sizes):
+                a = np.full((h, w, 3), 20, np.uint8)
+                (a[:, : w // 2] if c == 0 else a[:, w // 2:])[:] = 230
+                Image.fromarray(a).save(d / f"{wnid}_{i}.JPEG", quality=90)
+    return (load_image_folder("imagenet", root, "train"), load_image_folder("imagenet", root, "test"))
+
+
+def _tiny_backbone():
+    torch.manual_seed(0)
+    return nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d((1, 2)), nn.Flatten())
+
+
+def test_linear_probe_evaluates_a_folder_of_variable_size_jpegs(tmp_path):
+    """The probe's test pass batches images of different sizes (resized per sample, then collated)."""
+    train, test = _variable_size_image_folder(tmp_path / "data")
+    assert len({tuple(test[i][0].shape) for i in range(len(test))}) == 5  # the check needs mixed sizes
+    res = linear_probe(_tiny_backbone(), 8, train, test, "imagenet", torch.device("cpu"), tmp_path, epochs=1,
+                       lr=1.0, milestones=(1,), batch_size=4, num_workers=0, size=16, show_progress=False)
+    assert len(res["history"]) == 1 and 0.0 <= res["top1"] <= 100.0
+
+
+def test_probe_monitor_and_features_share_one_eval_loop(tmp_path):
+    """The features, the probe's test pass and the monitor's G2 images are the same eval batches."""
+    from hallucinator.evaluation import linear_probe as lp
+    from hallucinator.evaluation.batches import eval_batches
+    from hallucinator.evaluation.monitor import Monitor
+    _, test = _variable_size_image_folder(tmp_path / "data")
+    backbone = _tiny_backbone().eval()
+    feats, labels = extract_features(backbone, test, "imagenet", torch.device("cpu"), size=16, batch_size=3)
+    x = torch.cat([b for b, _ in eval_batches(test, "imagenet", torch.device("cpu"), 16, batch_size=3)])
+    assert x.shape == (10, 3, 16, 16)
+    torch.testing.assert_close(feats, backbone(x))
+    clf = nn.Linear(8, 2)
+    expect = 100.0 * (clf(backbone(x)).argmax(1) == labels).double().mean().item()
+    assert lp._evaluate(backbone, clf, test, "imagenet", 16, torch.device("cpu"), 4, 0) == pytest.approx(expect)
+    cfg = load_config("smoke/mocov2", ["dataset=imagenet", "in_channels=3", "image_size=16", "metrics_batch=6"])
+    torch.testing.assert_close(Monitor(cfg, test, None).probe, x[:6])

@@ -5,31 +5,9 @@ from typing import Optional
 
 import torch
 from torch import nn
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import Dataset
 
-from ..augmentations import Normalize
-from ..data import DATASETS, InMemoryImageDataset
-
-
-def eval_resize(images: torch.Tensor, size: int) -> torch.Tensor:
-    """Resize (short side to size * 8/7) + center crop for large images; identity at native size."""
-    h, w = images.shape[-2:]
-    if (h, w) == (size, size):
-        return images
-    from torchvision.transforms.v2 import functional as TF
-    return TF.center_crop(TF.resize(images, [int(round(size * 8 / 7))], antialias=True), [size, size])
-
-
-class _Resized(Dataset):
-    def __init__(self, base: Dataset, size: int) -> None:
-        self.base, self.size = base, size
-
-    def __len__(self) -> int:
-        return len(self.base)
-
-    def __getitem__(self, i):
-        img, label = self.base[i]
-        return eval_resize(img, self.size), label
+from .batches import eval_batches
 
 
 @torch.no_grad()
@@ -40,24 +18,11 @@ def extract_features(backbone: nn.Module, dataset: Dataset, dataset_name: str, d
 
     The backbone's train/eval mode is restored afterwards.
     """
-    info = DATASETS[dataset_name]
-    size = size or info.image_size
-    norm = Normalize(info.mean, info.std).to(device)
     was_training = backbone.training
     backbone.eval()
     feats, labels = [], []
-    if isinstance(dataset, InMemoryImageDataset):  # in-memory: slice the uint8 tensor directly
-        for start in range(0, len(dataset), batch_size):
-            x = eval_resize(dataset.images[start:start + batch_size], size).to(device)
-            x = norm(x)
-            feats.append(backbone(x.contiguous(memory_format=torch.channels_last) if channels_last else x).float().cpu())
-        labels = [dataset.targets]
-    else:
-        loader = DataLoader(_Resized(dataset, size), batch_size=batch_size, num_workers=num_workers,
-                            pin_memory=device.type == "cuda")
-        for x, y in loader:
-            x = norm(x.to(device, non_blocking=True))
-            feats.append(backbone(x.contiguous(memory_format=torch.channels_last) if channels_last else x).float().cpu())
-            labels.append(y)
+    for x, y in eval_batches(dataset, dataset_name, device, size, batch_size, num_workers, channels_last):
+        feats.append(backbone(x).float().cpu())
+        labels.append(y)
     backbone.train(was_training)
     return torch.cat(feats), torch.cat(labels).long()

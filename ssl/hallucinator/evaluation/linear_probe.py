@@ -19,9 +19,9 @@ from torchvision.transforms import v2
 from tqdm import tqdm
 
 from ..augmentations import Normalize
-from ..data import DATASETS, InMemoryImageDataset
+from ..data import DATASETS
 from .. import checkpoint
-from .features import eval_resize
+from .batches import eval_batches
 
 
 class _Augmented(Dataset):
@@ -87,7 +87,7 @@ def linear_probe(backbone: nn.Module, feat_dim: int, train: Dataset, test: Datas
             loss.backward()
             opt.step()
         sched.step()
-        history.append(_evaluate(backbone, clf, test, norm, size, device, batch_size))
+        history.append(_evaluate(backbone, clf, test, dataset_name, size, device, batch_size, num_workers))
         bar.set_postfix(top1=f"{history[-1]:.2f}")
         checkpoint.save_atomic({"format": checkpoint.FORMAT, "classifier": clf.state_dict(), "optimizer": opt.state_dict(),
                                 "scheduler": sched.state_dict(), "history": history, "epoch": epoch + 1,
@@ -102,16 +102,11 @@ def linear_probe(backbone: nn.Module, feat_dim: int, train: Dataset, test: Datas
 
 
 @torch.no_grad()
-def _evaluate(backbone, clf, test, norm, size, device, batch_size) -> float:
+def _evaluate(backbone, clf, test, dataset_name, size, device, batch_size, num_workers) -> float:
+    """Top-1 (%) of ``clf`` on the frozen backbone's features of ``test`` (the shared eval loop)."""
     clf.eval()
     correct = total = 0
-    if isinstance(test, InMemoryImageDataset):
-        batches = ((test.images[i:i + batch_size], test.targets[i:i + batch_size]) for i in range(0, len(test), batch_size))
-    else:
-        batches = DataLoader(test, batch_size=batch_size, num_workers=2)
-    for x, y in batches:
-        x = norm(eval_resize(x, size).to(device))
+    for x, y in eval_batches(test, dataset_name, device, size, batch_size, num_workers):
         correct += (clf(backbone(x)).argmax(1).cpu() == y).sum().item()
         total += len(y)
     return 100.0 * correct / total
-

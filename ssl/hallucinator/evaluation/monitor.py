@@ -6,10 +6,9 @@ from typing import Optional
 import torch
 from torch.utils.data import Dataset
 
-from ..augmentations import Normalize
-from ..data import DATASETS, InMemoryImageDataset
 from ..metrics import uniformity
-from .features import eval_resize, extract_features
+from .batches import eval_batches
+from .features import extract_features
 from .knn import knn_top1
 
 
@@ -27,14 +26,9 @@ class Monitor:
         self.knn_sets = (knn_train, test) if test is not None and knn_train is not None else None
         if test is None:
             return
-        info = DATASETS[cfg.dataset]
-        size = cfg.image_size or info.image_size
-        n = min(cfg.metrics_batch, len(test))
-        if isinstance(test, InMemoryImageDataset):  # one tensor slice, not n decodes
-            images = eval_resize(test.images[:n], size)
-        else:
-            images = torch.stack([eval_resize(test[i][0], size) for i in range(n)])
-        self.probe = Normalize(info.mean, info.std)(images)
+        head = test.head(cfg.metrics_batch) if cfg.metrics_batch < len(test) else test
+        self.probe = torch.cat([x for x, _ in eval_batches(head, cfg.dataset, torch.device("cpu"), cfg.image_size,
+                                                           batch_size=len(head))])
 
     @torch.no_grad()
     def measure(self, encoder: torch.nn.Module, epoch: int, device: torch.device) -> dict[str, Optional[float]]:
