@@ -62,7 +62,9 @@ def runs_of(suite: str, only: list[str] | None) -> list[str] | None:
 
 
 def report_command(suite: str, runs: Path, out: Path) -> list[str]:
-    return [sys.executable, "-m", "reports.build", "--suite", suite, "--profile", "paper", "--runs", str(runs),
+    """``reports.build`` of one suite; resized detection fine-tunes are recorded under profile ``custom``."""
+    profile = "custom" if suite == "table7" else "paper"
+    return [sys.executable, "-m", "reports.build", "--suite", suite, "--profile", profile, "--runs", str(runs),
             "--out", str(out)]
 
 

@@ -11,7 +11,7 @@ MoCoV1):
 2. converts the checkpoint with ``convert.py``;
 3. fine-tunes the protocol configs ``voc_r50c4.yaml`` and ``coco_r50c4.yaml`` on detectron2's
    builtin ``voc_2007_*``/``voc_2012_trainval`` and ``coco_2017_*`` sets, written here in
-   detectron2's layout under ``DIR/detectron2`` (``$DETECTRON2_DATASETS``), for one iteration
+   detectron2's layout under ``DIR/detectron2`` (``$DETECTRON2_DATASETS``), for two iterations
    at 128 px. Overriding protocol keys records the runs under profile ``custom``.
 """
 from __future__ import annotations
@@ -33,7 +33,7 @@ REPO_ROOT = HERE.parent
 PRETRAIN_SIZES = ("epochs=1", "train_subset=16", "batch_size=8", "queue_size=16", "knn_train_subset=16",
                   "metrics_batch=16", "eval_train_subset=16", "eval_test_subset=16", "num_workers=1", "threads=1",
                   "image_size=64")
-FINETUNE_SIZES = ("MODEL.DEVICE", "cpu", "SOLVER.MAX_ITER", "1", "SOLVER.STEPS", "(1,)", "SOLVER.WARMUP_ITERS", "1",
+FINETUNE_SIZES = ("MODEL.DEVICE", "cpu", "SOLVER.MAX_ITER", "2", "SOLVER.STEPS", "(1,)", "SOLVER.WARMUP_ITERS", "1",
                   "SOLVER.IMS_PER_BATCH", "2", "INPUT.MIN_SIZE_TRAIN", "(128,)", "INPUT.MAX_SIZE_TRAIN", "128",
                   "INPUT.MIN_SIZE_TEST", "128", "INPUT.MAX_SIZE_TEST", "128",
                   "MODEL.ROI_HEADS.BATCH_SIZE_PER_IMAGE", "32", "MODEL.RPN.POST_NMS_TOPK_TEST", "50",
