@@ -26,7 +26,8 @@ def test_overrides_follow_each_runs_own_keys_and_reach_pretraining_and_evaluatio
 
 def test_baseline_commands_carry_the_overrides(tmp_path):
     spec = next(s for s in build_suite("table1", "demo") if s.baseline == "random-init")
-    (cmd,) = commands(spec, "table1", "demo", tmp_path, gpus=0, overrides=("width=2",), eval_args=("--linear-batch", "8"))
+    (cmd,) = commands(spec, "table1", "demo", tmp_path, gpus=0, overrides=("width=2",),
+                      eval_args=("--linear-batch", "8"))
     assert "width=2" in cmd and cmd[cmd.index("--linear-batch") + 1] == "8"
 
 
