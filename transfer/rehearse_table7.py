@@ -132,7 +132,7 @@ def main(argv: list[str] | None = None) -> int:
         name = f"{method}-imagenet-200ep"
         if not _run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "-m", "hallucinator.pretrain",
               "--config", name, f"data_root={data / 'imagenet'}", *PRETRAIN_SIZES, f"output_dir={pretrain_out}",
-              f"run_name={name}", "suite=table7", "profile=paper", f"row={method}"], failed):
+              f"run_name={name}"], failed):
             continue
         run_dir = pretrain_out / name
         _run([sys.executable, "-m", "hallucinator.evaluate", str(run_dir), "--probes", "linear",
