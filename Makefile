@@ -9,13 +9,14 @@ RUNS   ?= runs
 # local disk on the reference machines.
 TORCH_PINS := torch==2.14.1 torchvision==0.29.1
 
-.PHONY: gpu-check gpu-ab setup test test-fast fashion-mnist test-data reproduce-table1 reproduce-table2 reproduce-schedule reproduce-ablations figures report clean-venv help
+.PHONY: rehearse gpu-check gpu-ab setup test test-fast fashion-mnist test-data reproduce-table1 reproduce-table2 reproduce-schedule reproduce-ablations figures report clean-venv help
 
 help:
 	@echo "make setup                 create .venv (torch pins, this package, detectron2, test deps)"
 	@echo "make test                  run the test suite (CPU)"
 	@echo "make reproduce-table1      Table 1 from real runs (PROFILE=demo|smoke|paper, RUNS=runs)"
 	@echo "make reproduce-table2 | reproduce-ablations | figures | reproduce-schedule | report"
+	@echo "make rehearse              the paper profile end to end on CPU, tiny sizes (REHEARSAL=runs/rehearse)"
 	@echo "make gpu-check             the GPU checks (speed, CUDA tests, torchrun, presets; <= 9 min)"
 	@echo "make gpu-ab                the GPU A/B of the Hallucinator (MoCoV2, 3 arms; <= 13.5 min)"
 
@@ -82,6 +83,12 @@ figures: setup
 report: setup
 	@for s in table1 table2 table3 table4 table5 table6 fig4 fig5 table7 stabilise schedule; do \
 	  $(PY) -m reports.build --suite $$s --profile $(PROFILE) --runs $(RUNS) --out reports/out/$(PROFILE) || echo "($$s: no finished runs for PROFILE=$(PROFILE); skipped)"; done
+
+# issue 21: the paper profile's own runs (torchrun 2 x gloo, linear probe, every suite, each PDF) on
+# tiny data in each dataset's real format; see docs/paper-path.md
+REHEARSAL ?= $(RUNS)/rehearse
+rehearse: setup
+	$(PY) -m benchmarks.rehearse --out $(REHEARSAL)
 
 # issue 16/22: every GPU check in <= 9 minutes on one GPU (JSON + Markdown in $(RUNS)/gpu-check)
 gpu-check: setup

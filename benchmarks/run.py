@@ -2,6 +2,12 @@
 
     python -m benchmarks.run --suite table1 --profile demo [--runs runs] [--seeds 0,1]
     python -m benchmarks.run --suite table1 --profile paper --data-root /data --gpus 8
+    python -m benchmarks.run --suite table1 --profile paper --data-root /tiny --gpus 2 \
+        --override epochs=1 --override width=8 --linear-epochs 1      # the same runs, resized
+
+``--override key=value`` (repeatable) is appended to every run's config, after the suite's own
+keys; a key the suite itself sets for some row (what the table varies) is refused.
+``--linear-epochs`` / ``--linear-batch`` are passed to every evaluation.
 
 Each run lives in ``<runs>/<suite>/<profile>/<name>/``. Re-running the command skips runs whose
 evaluation finished and resumes interrupted ones from their checkpoints. A failed run is
@@ -38,18 +44,58 @@ def _launcher(gpus: int) -> list[str]:
     return [sys.executable]
 
 
-def commands(spec: RunSpec, suite: str, profile: str, runs: Path, gpus: int) -> list[list[str]]:
-    """The shell commands of one run (pretraining, then evaluation)."""
+def commands(spec: RunSpec, suite: str, profile: str, runs: Path, gpus: int, overrides: tuple[str, ...] = (),
+             eval_args: tuple[str, ...] = ()) -> list[list[str]]:
+    """The shell commands of one run (pretraining, then evaluation).
+
+    ``overrides`` (``key=value``) follow the run's own keys; ``eval_args`` go to every evaluation.
+    """
     out = runs / suite / profile
     run_dir = out / spec.name
     tags = [f"suite={suite}", f"profile={profile}", f"row={json.dumps(spec.row)}"]  # quoted: a label like 0.9 stays a string
     if spec.baseline:
         return [[sys.executable, "-m", "hallucinator.evaluate", str(run_dir), "--baseline", spec.baseline,
-                 "--config", spec.preset, "--probes", ",".join(spec.probes), *spec.overrides, *tags]]
-    pre = [*_launcher(gpus), "-m", "hallucinator.pretrain", "--config", spec.preset, *spec.overrides, *tags,
-           f"output_dir={out}", f"run_name={spec.name}"]
-    ev = [sys.executable, "-m", "hallucinator.evaluate", str(run_dir), "--probes", ",".join(spec.probes)]
+                 "--config", spec.preset, "--probes", ",".join(spec.probes), *eval_args, *spec.overrides,
+                 *overrides, *tags]]
+    pre = [*_launcher(gpus), "-m", "hallucinator.pretrain", "--config", spec.preset, *spec.overrides, *overrides,
+           *tags, f"output_dir={out}", f"run_name={spec.name}"]
+    ev = [sys.executable, "-m", "hallucinator.evaluate", str(run_dir), "--probes", ",".join(spec.probes), *eval_args]
     return [pre, ev]
+
+
+def select(specs: list[RunSpec], only: str | None) -> list[RunSpec]:
+    """The runs named in ``only`` (comma-separated), in suite order; every name must exist."""
+    if not only:
+        return specs
+    names = [n for n in only.split(",") if n]
+    unknown = sorted(set(names) - {s.name for s in specs})
+    if unknown:
+        raise SystemExit(f"--only: no run(s) {unknown} in this suite; its runs: {', '.join(s.name for s in specs)}")
+    return [s for s in specs if s.name in names]
+
+
+def check_overrides(specs: list[RunSpec], overrides: list[str]) -> tuple[str, ...]:
+    """``overrides``, once every run's config is resolved with them; keys a suite sets itself are refused.
+
+    Raises:
+        SystemExit: One line naming the bad override.
+    """
+    from hallucinator.config import ConfigError
+    from hallucinator.presets import load_config
+
+    own = {o.split("=", 1)[0] for spec in specs for o in spec.overrides} - {"seed", "data_root"}
+    own |= {"suite", "profile", "row", "output_dir", "run_name"}
+    for text in overrides:
+        key = text.split("=", 1)[0].strip()
+        if key in own:
+            raise SystemExit(f"--override {text}: the suite itself sets {key!r} (what its rows vary, or where "
+                             f"runs go); override sizes and resources only")
+    for spec in specs:
+        try:
+            load_config(spec.preset, [*spec.overrides, *overrides])
+        except ConfigError as e:
+            raise SystemExit(f"--override: {spec.name}: {e}") from None
+    return tuple(overrides)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -62,15 +108,24 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--methods", help="comma-separated subset of mocov1,mocov2,simclr,simsiam")
     p.add_argument("--data-root", default=os.environ.get("DATA_ROOT"), help="datasets for the paper profile ($DATA_ROOT)")
     p.add_argument("--gpus", type=int, default=None, help="processes per run (default: all visible GPUs)")
+    p.add_argument("--override", action="append", default=[], metavar="KEY=VALUE",
+                   help="config key appended to every run (repeatable), e.g. epochs=1")
+    p.add_argument("--linear-epochs", type=int, help="epochs of the linear probe (default: evaluate's, 100)")
+    p.add_argument("--linear-batch", type=int, help="batch of the linear probe (default: evaluate's)")
+    p.add_argument("--only", help="comma-separated run names of the suite to run (default: all)")
     p.add_argument("--dry-run", action="store_true", help="print the commands and exit")
     args = p.parse_args(argv)
     seeds = [int(s) for s in args.seeds.split(",")] if args.seeds else None
     methods = args.methods.split(",") if args.methods else None
-    specs = build_suite(args.suite, args.profile, seeds, methods, args.data_root)
+    specs = select(build_suite(args.suite, args.profile, seeds, methods, args.data_root), args.only)
     gpus = args.gpus if args.gpus is not None else _visible_gpus()
+    overrides = check_overrides(specs, args.override)
+    eval_args = tuple(a for flag, v in (("--linear-epochs", args.linear_epochs), ("--linear-batch", args.linear_batch))
+                      if v is not None for a in (flag, str(v)))
+    run_cmds = lambda spec: commands(spec, args.suite, args.profile, args.runs, gpus, overrides, eval_args)
     if args.dry_run:
         for spec in specs:
-            for cmd in commands(spec, args.suite, args.profile, args.runs, gpus):
+            for cmd in run_cmds(spec):
                 print(" ".join(cmd))
         return 0
     t_start, done_times, failed = time.time(), [], []
@@ -86,7 +141,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"[{i}/{len(specs)}] {spec.name} ({'baseline ' + spec.baseline if spec.baseline else spec.preset})"
               f" elapsed {_fmt(time.time() - t_start)}{eta}", flush=True)
         t0 = time.time()
-        for cmd in commands(spec, args.suite, args.profile, args.runs, gpus):
+        for cmd in run_cmds(spec):
             if subprocess.run(cmd).returncode != 0:
                 failed.append(spec.name)
                 print(f"[{i}/{len(specs)}] {spec.name}: FAILED ({' '.join(cmd[:4])} ...); see {run_dir}", flush=True)

@@ -66,7 +66,9 @@ def fetch(name: str, version: str, dest: Path, sdist: bool = False) -> Path:
     return found[0]
 
 
-def _voc_xml(filename: str, width: int, height: int, boxes: list[tuple]) -> bytes:
+def voc_xml(filename: str, width: int, height: int, boxes: list[tuple], names: list[str] | None = None) -> bytes:
+    """A PASCAL VOC annotation: ``boxes`` are (x1, y1, x2, y2, truncated), 1-based pixels; class
+    ``names[i]`` per box (default: all ``tree``)."""
     root = ET.Element("annotation")
     ET.SubElement(root, "folder").text = "smoke_voc"
     ET.SubElement(root, "filename").text = filename
@@ -74,9 +76,9 @@ def _voc_xml(filename: str, width: int, height: int, boxes: list[tuple]) -> byte
     for tag, val in (("width", width), ("height", height), ("depth", 3)):
         ET.SubElement(size, tag).text = str(val)
     ET.SubElement(root, "segmented").text = "0"
-    for x1, y1, x2, y2, truncated in boxes:
+    for i, (x1, y1, x2, y2, truncated) in enumerate(boxes):
         obj = ET.SubElement(root, "object")
-        ET.SubElement(obj, "name").text = "tree"
+        ET.SubElement(obj, "name").text = names[i] if names else "tree"
         ET.SubElement(obj, "pose").text = "Unspecified"
         ET.SubElement(obj, "truncated").text = str(int(truncated))
         ET.SubElement(obj, "difficult").text = "0"
@@ -132,7 +134,7 @@ def build_voc(out: Path, wheel: Path) -> dict[str, int]:
                     name = stem if split == "test" else f"{stem}_x{x0}_y{y0}"
                     tile.crop((0, 0, w, h)).save(out / "JPEGImages" / f"{name}.jpg", quality=95)
                     (out / "Annotations" / f"{name}.xml").write_bytes(
-                        _voc_xml(f"{name}.jpg", w, h, kept))
+                        voc_xml(f"{name}.jpg", w, h, kept))
                     splits[split].append(name)
                     n_boxes += len(kept)
     for split, names in splits.items():
