@@ -241,8 +241,10 @@ def _status(run_dir: Path) -> dict:
         raise RunProblem(f"unfinished (run.json status 'running'{extra})")
     if status == "interrupted":
         raise RunProblem("interrupted (run.json status 'interrupted'; resumable from its checkpoint)")
+    if status not in rundir.RUN_STATUSES:
+        raise RunProblem(f"unknown run.json status {status!r} (one of {', '.join(rundir.RUN_STATUSES)})")
     if status != "finished":
-        raise RunProblem(f"unknown run.json status {status!r}")
+        raise RunProblem(f"run.json status {status!r}")
     return prov
 
 

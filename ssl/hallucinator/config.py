@@ -70,7 +70,7 @@ class TrainConfig(ModelConfig):
     epochs: int = 500
     batch_size: int = 512                  # global batch (split over processes)
     lr: float = 0.5                        # peak learning rate for the global batch
-    optimizer: Optimizer = "sgd"           # LARS is not needed at these batch sizes
+    optimizer: Optimizer = "sgd"           # training/step.py OPTIMIZERS builds each (LARS is not needed here)
     sgd_momentum: float = 0.9
     weight_decay: float = 1e-4
     warmup_epochs: float = 0.0             # linear warmup, then cosine to 0 (per iteration)

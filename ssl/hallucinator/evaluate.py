@@ -43,10 +43,10 @@ from .metrics import uniformity
 from .rundir import write_json
 from . import rundir
 from . import checkpoint
+from .data.splits import load_split, subset
+from .device import pick_device
 from .training import provenance
-from .training.pipeline import load_split, subset
 from .training.run_lock import RunDirLock
-from .training.trainer import pick_device
 
 PROBES = ("linear", "fast_linear", "fast_linear_1k", "knn", "features_2d")
 BASELINES = ("random-init", "raw-pixels")

@@ -9,7 +9,7 @@ the transfer results read and write it only through the names defined here:
   ``metrics.jsonl``  one JSON object per finished epoch (``METRIC_KEYS``)
   ``steps.jsonl``    optional step-level diagnostics (``STEP_KEYS``)
   ``checkpoint.pt``  weights-only checkpoint (``checkpoint.py``)
-  ``eval.json``      ``{"status", "probes": {name: {"top1", "labels", ...}}}`` (``EVAL_KEYS``)
+  ``eval.json``      ``{"status", "probes": {name: {"top1", "labels", "n_train", "n_test", ...}}}``
   ``features_2d.npz`` Fig 5's l2-normalised 2-D test embeddings, their labels and G2 (Eq 6)
   ``tensorboard/``   TensorBoard event files of every metric in ``metrics.jsonl``
   ``results.json``   a detection-transfer run's AP numbers (Table 7)
@@ -56,9 +56,6 @@ METRIC_KEYS = ("epoch", "loss", "lr", "sim_qk", "sim_qhat_k", "g2", "knn_top1", 
 STEP_KEYS = ("step", "epoch", "lr", "loss", "q_norm", "k_norm", "q_hat_norm", "sim_qk", "sim_qhat_k",
              "q_pairwise_cos", "q_hat_pairwise_cos", "q_erank", "lambda", "extra_weight", "grad_norm_pair",
              "grad_norm_extra", "grad_share_extra")  # written by training/step_diagnostics.py
-EVAL_KEYS = ("status", "probes")
-PROBE_KEYS = ("top1", "top1_best", "epochs", "labels", "n_train", "n_test", "skipped_train", "skipped_test", "k", "g2",
-              "n", "seconds")
 
 
 class RunFileError(ValueError):

@@ -17,7 +17,7 @@ from PIL import Image
 
 from hallucinator.data import (CorruptImageError, DatasetFormatError, ImageFileDataset, InMemoryImageDataset,
                                build_dataset, read_image_file)
-from hallucinator.training.pipeline import subset
+from hallucinator.data.splits import subset
 
 
 def _copy_cifar10(cifar_root, tmp_path):

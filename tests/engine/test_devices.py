@@ -11,7 +11,7 @@ import torch.distributed as dist
 from hallucinator import distributed
 from hallucinator.config import ConfigError
 from hallucinator.presets import load_config
-from hallucinator.training.trainer import pick_device
+from hallucinator.device import pick_device
 
 
 def test_tests_not_marked_cuda_are_pinned_to_the_cpu():

@@ -3,7 +3,6 @@ import errno
 import json
 from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
 from PIL import Image

@@ -6,7 +6,6 @@ trainer epoch with on-device augmentation, run on the CPU with the crop sampler'
 (``crops.EARLY_EXIT_DEVICES`` emptied), i.e. exactly the code a GPU runs."""
 import traceback
 
-import pytest
 import torch
 
 from hallucinator import crops

@@ -84,3 +84,31 @@ def test_baseline_writes_a_config_its_own_loader_accepts(tmp_path):
     assert info["kind"] == "random-init" and info["wall_time_s"] is None
     probe = json.loads((run / rundir.EVAL).read_text())["probes"]["knn"]
     assert (probe["n_train"], probe["n_test"]) == (256, 128)
+
+
+def test_the_optimizer_key_chooses_the_optimiser(monkeypatch):
+    """Config key ``optimizer`` is read (not a dead name): its allowed values are the built ones."""
+    import typing
+
+    import torch
+
+    from hallucinator import config
+    from hallucinator.training import device_settings, step
+    assert typing.get_args(config.Optimizer) == tuple(step.OPTIMIZERS)
+    seen = []
+    monkeypatch.setitem(step.OPTIMIZERS, "sgd", lambda groups, cfg: seen.append(cfg.optimizer) or torch.optim.SGD(groups, lr=cfg.lr))
+    cfg = device_settings.resolve(load_config("smoke/mocov2", ["width=4", "queue_size=64"]), torch.device("cpu"))
+    assert isinstance(step.build_step(cfg, torch.device("cpu")).optimizer, torch.optim.SGD) and seen == ["sgd"]
+
+
+def test_run_statuses_are_the_ones_written_and_read(tmp_path):
+    """A run.json status outside ``rundir.RUN_STATUSES`` is refused by the writer's check and named by the reports."""
+    from reports.aggregate import RunProblem, _status
+    (tmp_path / rundir.RUN).write_text(json.dumps({"status": "done"}))
+    with pytest.raises(RunProblem, match="unknown run.json status 'done' \\(one of running, finished, interrupted, failed\\)"):
+        _status(tmp_path)
+    trainer = Trainer.__new__(Trainer)  # only the status check, no run
+    trainer.is_main = False
+    with pytest.raises(ValueError, match="not one of"):
+        trainer._write_run_json(status="done")
+    trainer._write_run_json(status="finished")  # a known status passes (rank != 0 writes nothing)

@@ -1,7 +1,6 @@
 """Run directories -> results / problems: only finished, evaluated runs enter the numbers."""
 import json
 
-import pytest
 
 from reports_fixtures import make_run, make_transfer
 

@@ -4,7 +4,6 @@ import re
 
 import pandas as pd
 import pypdf
-import pytest
 
 from reports.build import build_suite
 from reports.pdf import table_pages, write_pdf

@@ -1,7 +1,6 @@
 """Statistics: paired t confidence interval on a hand-computed example, uniformity G2."""
 import math
 
-import numpy as np
 import pandas as pd
 import pytest
 

@@ -12,7 +12,8 @@ import torch
 from torch.utils.data import DataLoader, Dataset, DistributedSampler, Sampler
 
 from ..augmentations import AugmentConfig, Normalize, TwoViews, recipe
-from ..data import DATASETS, InMemoryImageDataset, build_dataset
+from ..data import DATASETS, InMemoryImageDataset
+from ..data.splits import load_split, subset
 
 
 def mix_seed(*parts: int) -> int:
@@ -83,19 +84,6 @@ def augment_config(cfg) -> AugmentConfig:
 def warmup_augment_config(cfg) -> AugmentConfig:
     """The augmentation of the first ``crop_warmup_epochs`` epochs: no center-suppressed crop."""
     return dataclasses.replace(augment_config(cfg), crop_p=None)
-
-
-def subset(dataset: Dataset, n: Optional[int]) -> Dataset:
-    """The first ``n`` items, as the same dataset type (file datasets keep counting skips)."""
-    if n is None or n >= len(dataset):
-        return dataset
-    return dataset.head(n)
-
-
-def load_split(cfg, split: str) -> Dataset:
-    """The run's dataset ``split`` with its corrupt-image policy and pixel limit."""
-    return build_dataset(cfg.dataset, cfg.data_root, split, on_corrupt=cfg.on_corrupt,
-                         max_pixels=cfg.max_image_pixels)
 
 
 class TrainData:

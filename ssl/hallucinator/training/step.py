@@ -100,10 +100,17 @@ class TrainStep:
         return out
 
 
+# config key ``optimizer`` -> its optimiser over ``model.optimizer_groups()`` (the paper and the
+# released code train every method with SGD; LARS is not needed at these batch sizes)
+OPTIMIZERS = {
+    "sgd": lambda groups, cfg: torch.optim.SGD(groups, lr=cfg.lr, momentum=cfg.sgd_momentum,
+                                               weight_decay=cfg.weight_decay),
+}
+
+
 def build_optimizer(model: SiameseMethod, cfg: TrainConfig) -> torch.optim.Optimizer:
-    """The run's SGD over ``model.optimizer_groups()``."""
-    return torch.optim.SGD(model.optimizer_groups(), lr=cfg.lr, momentum=cfg.sgd_momentum,
-                           weight_decay=cfg.weight_decay)
+    """The run's optimiser (config key ``optimizer``) over ``model.optimizer_groups()``."""
+    return OPTIMIZERS[cfg.optimizer](model.optimizer_groups(), cfg)
 
 
 def build_step(cfg: TrainConfig, device: torch.device, world_size: int = 1, local_rank: int = 0) -> TrainStep:

@@ -20,12 +20,14 @@ import torch
 from tqdm import tqdm
 
 from .. import checkpoint, distributed, rundir
+from ..device import pick_device
 from ..config import TrainConfig, to_dict
 from ..evaluation.monitor import Monitor
 from ..metrics import positive_similarity
 from . import device_settings, provenance
 from .metric_log import MetricLog, epoch_line
-from .pipeline import TrainData, load_split, subset
+from ..data.splits import load_split, subset
+from .pipeline import TrainData
 from .run_lock import RunDirLock
 from .schedule import build_schedule
 from .step import build_step
@@ -42,21 +44,6 @@ class NonFiniteLossError(RuntimeError):
 def run_dir_for(cfg: TrainConfig) -> Path:
     name = cfg.run_name or f"{cfg.method}{'-hal' if cfg.hallucinator else ''}-{cfg.dataset}-s{cfg.seed}"
     return Path(cfg.output_dir) / name
-
-
-def pick_device(cfg: TrainConfig, local_rank: int) -> torch.device:
-    """The configured device ("auto": CUDA when available); on CUDA, ``cuda:<local_rank>``, which
-    must be visible (one process per visible GPU)."""
-    if cfg.device == "cpu" or (cfg.device == "auto" and not torch.cuda.is_available()):
-        return torch.device("cpu")
-    if not torch.cuda.is_available():
-        raise RuntimeError("device=cuda but CUDA is not available")
-    visible = torch.cuda.device_count()
-    if local_rank >= visible:
-        raise RuntimeError(f"the process with local rank {local_rank} needs cuda:{local_rank} but {visible} CUDA "
-                           f"device(s) are visible; start at most {visible} process(es) per node "
-                           f"(torchrun --nproc_per_node {visible}) or set device=cpu")
-    return torch.device("cuda", local_rank)
 
 
 class Trainer:
@@ -185,6 +172,8 @@ class Trainer:
             pass
 
     def _write_run_json(self, **updates) -> None:
+        if "status" in updates and updates["status"] not in rundir.RUN_STATUSES:
+            raise ValueError(f"run.json status {updates['status']!r} is not one of {rundir.RUN_STATUSES}")
         if self.is_main:
             rundir.update_json(self.run_dir / rundir.RUN, **updates)
 
