@@ -25,6 +25,7 @@ import torch.nn.functional as F
 from torchvision.transforms import v2
 from torchvision.transforms.v2 import functional as TF
 
+from . import colour_ops as ops
 from .crops import RATIO, CenterSuppressedResizedCrop, check_crop_args, sample_crop_box
 
 
@@ -114,7 +115,6 @@ class SampleView:
 
     def __call__(self, img: torch.Tensor, rng: random.Random) -> torch.Tensor:
         """uint8 ``C x H x W`` -> uint8 ``C x size x size`` (float in [0, 1] -> float, unrounded)."""
-        from . import batch_augment as ops  # the colour ops' one home (it imports this module)
         cfg, size = self.cfg, self.cfg.size
         channels, height, width = img.shape
         top, left, h, w = sample_crop_box(rng, height, width, cfg.crop_scale, RATIO, self.crop_p, cfg.beta_alpha,
