@@ -18,17 +18,24 @@ if str(ROOT) not in sys.path:
 def pytest_configure(config):
     config.addinivalue_line("markers", "slow: takes more than ~30 s on a 2-core CPU")
     config.addinivalue_line("markers", "cuda: needs a CUDA device (skipped without one; run alone with -m cuda)")
+    config.addinivalue_line("markers", "fmnist: trains or evaluates on the real Fashion-MNIST (Debian's "
+                            "dataset-fashion-mnist, installed by make setup); skipped without it")
     config.addinivalue_line("markers", "bit_exact: compares results bit for bit; runs on the CPU with "
                                        "torch.use_deterministic_algorithms(True) (fixture bit_exact_settings)")
 
 
 def pytest_collection_modifyitems(config, items):
-    if torch.cuda.is_available():
-        return
-    skip = pytest.mark.skip(reason="needs CUDA")
+    """The one home of the suite's skip rules: ``cuda`` without a GPU, ``fmnist`` without the dataset."""
+    from hallucinator.data.fashion_mnist import DEBIAN_DIR
+    no_cuda = pytest.mark.skip(reason="needs CUDA")
+    no_fmnist = pytest.mark.skip(reason=f"Fashion-MNIST not in {DEBIAN_DIR}: apt-get install dataset-fashion-mnist "
+                                        "(make setup does it as root)")
+    have_fmnist = (DEBIAN_DIR / "train-images-idx3-ubyte.gz").exists()
     for item in items:
-        if "cuda" in item.keywords:
-            item.add_marker(skip)
+        if "cuda" in item.keywords and not torch.cuda.is_available():
+            item.add_marker(no_cuda)
+        if "fmnist" in item.keywords and not have_fmnist:
+            item.add_marker(no_fmnist)
 
 
 def in_ci() -> bool:

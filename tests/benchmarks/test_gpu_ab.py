@@ -9,7 +9,6 @@ import pytest
 from benchmarks.gpu_ab import BEST_VARIANT, PROFILES, arms, markdown
 
 ROOT = Path(__file__).resolve().parents[2]
-FMNIST = Path("/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz")
 
 
 def test_gpu_profile_is_the_specified_recipe():
@@ -30,7 +29,7 @@ def test_markdown_pairs_gains_by_seed():
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not FMNIST.exists(), reason="Fashion-MNIST not installed (apt-get install dataset-fashion-mnist)")
+@pytest.mark.fmnist
 def test_tiny_profile_end_to_end(tmp_path):
     res = subprocess.run([sys.executable, "-m", "benchmarks.gpu_ab", "--profile", "tiny", "--out", str(tmp_path)],
                          cwd=ROOT, capture_output=True, text=True, timeout=1500)

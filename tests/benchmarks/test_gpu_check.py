@@ -13,7 +13,6 @@ from benchmarks.gpu_check import Step
 from benchmarks.process_group import run_group
 
 ROOT = Path(__file__).resolve().parents[2]
-FMNIST = Path("/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz")
 NAMES = ["cuda-tests", "torchrun", "presets", "speed"]
 
 
@@ -117,7 +116,7 @@ def test_report_ends_with_one_table_naming_the_card():
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not FMNIST.exists(), reason="Fashion-MNIST not installed (apt-get install dataset-fashion-mnist)")
+@pytest.mark.fmnist
 def test_cpu_tiny_runs_every_step_twice(tmp_path):
     for _ in range(2):  # the second invocation into the same directory works too
         res = subprocess.run([sys.executable, "-m", "benchmarks.gpu_check", "--cpu-tiny", "--out", str(tmp_path)],

@@ -7,7 +7,6 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-FMNIST = Path("/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz")
 
 
 def _run(*args):
@@ -15,7 +14,7 @@ def _run(*args):
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not FMNIST.exists(), reason="Fashion-MNIST not installed (apt-get install dataset-fashion-mnist)")
+@pytest.mark.fmnist
 def test_smoke_table1_end_to_end(tmp_path):
     runs, out = tmp_path / "runs", tmp_path / "out"
     res = _run("benchmarks.run", "--suite", "table1", "--profile", "smoke", "--runs", str(runs), "--methods", "simsiam")

@@ -8,10 +8,9 @@ import pytest
 import torch
 
 ROOT = Path(__file__).resolve().parents[2]
-FMNIST = Path("/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz")
 
 
-@pytest.mark.skipif(not FMNIST.exists(), reason="Fashion-MNIST not installed (apt-get install dataset-fashion-mnist)")
+@pytest.mark.fmnist
 def test_speed_benchmark_smoke(tmp_path):
     out = tmp_path / "speed.json"
     res = subprocess.run([sys.executable, "-m", "benchmarks.speed", "--profile", "cpu-tiny", "--methods", "mocov2",

@@ -16,7 +16,6 @@ from hallucinator.data import (
     build_dataset,
     in200_classes,
 )
-from hallucinator.data.fashion_mnist import DEBIAN_DIR
 
 
 def _chw(hwc: np.ndarray) -> torch.Tensor:
@@ -134,7 +133,7 @@ def test_fashion_mnist_idx_round_trip(fashion_root):
         assert train.classes[9] == "Ankle boot"
 
 
-@pytest.mark.skipif(not DEBIAN_DIR.is_dir(), reason=f"{DEBIAN_DIR} absent: apt-get install dataset-fashion-mnist")
+@pytest.mark.fmnist
 def test_fashion_mnist_debian_package(foolbox_images):
     train = build_dataset("fashion_mnist", None, "train")
     test = build_dataset("fashion_mnist", None, "test")

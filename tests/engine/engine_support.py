@@ -6,10 +6,9 @@ from pathlib import Path
 import pytest
 import torch
 
-FMNIST = Path("/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz")
 ROOT = Path(__file__).resolve().parents[2]
 
-needs_fmnist = pytest.mark.skipif(not FMNIST.exists(), reason="Fashion-MNIST not installed: apt-get install dataset-fashion-mnist (make setup does it)")
+needs_fmnist = pytest.mark.fmnist  # the skip rule lives in tests/conftest.py
 
 TINY = ["train_subset=512", "batch_size=64", "width=4", "knn_train_subset=256", "metrics_batch=128", "threads=1"]
 

@@ -176,10 +176,9 @@ def test_linear_probe_drop_last_drops_the_incomplete_batch(tmp_path):
     assert seen[False] == [4, 4, 2, 3] and seen[True] == [4, 4, 3]   # train batches, then the 3 test images
 
 
-FMNIST = "/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz"
 
 
-@pytest.mark.skipif(not __import__("os").path.exists(FMNIST), reason="Fashion-MNIST not installed (make setup)")
+@pytest.mark.fmnist
 def test_trainer_runs_the_multistep_keys(tmp_path):
     from hallucinator.training.trainer import Trainer
     cfg = load_config("smoke/mocov1", ["train_subset=256", "batch_size=64", "width=4", "metrics_batch=64", "knn_every=0",

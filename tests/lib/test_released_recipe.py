@@ -132,10 +132,9 @@ def test_crop_warmup_epochs_pick_the_plain_views_first():
     assert [ds[e * 3 + 1][0] for e in range(4)] == ["plain", "plain", "full", "full"]
 
 
-FMNIST = "/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz"
 
 
-@pytest.mark.skipif(not __import__("os").path.exists(FMNIST), reason="Fashion-MNIST not installed (make setup)")
+@pytest.mark.fmnist
 def test_trainer_keeps_the_predictor_at_base_lr_and_runs_the_crop_warmup(tmp_path):
     from hallucinator.training.trainer import Trainer
     cfg = load_config("smoke/simsiam-hal", ["train_subset=256", "batch_size=64", "width=4", "metrics_batch=64",
