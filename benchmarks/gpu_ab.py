@@ -25,13 +25,16 @@ import json
 import sys
 from pathlib import Path
 
+import pandas as pd
+
 from hallucinator import rundir
 from hallucinator.hallucinator import STABILISED_PRESETS
 from hallucinator.training.step_diagnostics import read_steps
 from reports.stats import paired_ci
+from reports.tables import pipe_table
 
 from .process_group import run_group
-from .run import commands
+from .run import commands, finished
 from .suites import RunSpec
 
 # The stabilised variant chosen from the CPU stabilise suite (README), by one rule: the only variant
@@ -89,10 +92,10 @@ def markdown(rows: list[dict], profile: str) -> str:
     arms_ = list(dict.fromkeys(r["arm"] for r in rows))
     by = {a: {r["seed"]: r for r in rows if r["arm"] == a} for a in arms_}
     dev = ", ".join(sorted({str(r["device"]) for r in rows}))
-    out = [f"MoCoV2 on Fashion-MNIST (32 px), profile `{profile}`, device {dev}; fast linear probe top-1 "
-           "(all 60k labels / 10k test unless the profile subsets them); gains paired by seed, 95 % t-interval.",
-           "", "| arm | top-1 | Δ vs baseline | seeds | pretrain min | S(q,k) end | S(q̂,k) end | pairwise cos q end |",
-           "|---|---|---|---|---|---|---|---|"]
+    head = (f"MoCoV2 on Fashion-MNIST (32 px), profile `{profile}`, device {dev}; fast linear probe top-1 "
+            "(all 60k labels / 10k test unless the profile subsets them); gains paired by seed, 95 % t-interval.")
+    fmt = (lambda v: "—" if v is None else f"{v:.3f}")  # noqa: E731
+    table = []
     for a in arms_:
         seeds = sorted(by[a])
         top = [by[a][s]["top1"] for s in seeds]
@@ -100,11 +103,12 @@ def markdown(rows: list[dict], profile: str) -> str:
         gain = "—" if a == "baseline" else paired_ci([by[a][s]["top1"] for s in common],
                                                      [by["baseline"][s]["top1"] for s in common]).format()
         last = by[a][seeds[-1]]
-        fmt = (lambda v: "—" if v is None else f"{v:.3f}")
-        out.append(f"| {a} | {sum(top) / len(top):.2f} | {gain} | {','.join(map(str, seeds))} | "
-                   f"{sum(by[a][s]['pretrain_min'] for s in seeds) / len(seeds):.1f} | {fmt(last['sim_qk_end'])} | "
-                   f"{fmt(last['sim_qhat_k_end'])} | {fmt(last['q_pairwise_cos_end'])} |")
-    return "\n".join(out) + "\n"
+        table.append({"arm": a, "top-1": f"{sum(top) / len(top):.2f}", "Δ vs baseline": gain,
+                      "seeds": ",".join(map(str, seeds)),
+                      "pretrain min": f"{sum(by[a][s]['pretrain_min'] for s in seeds) / len(seeds):.1f}",
+                      "S(q,k) end": fmt(last["sim_qk_end"]), "S(q̂,k) end": fmt(last["sim_qhat_k_end"]),
+                      "pairwise cos q end": fmt(last["q_pairwise_cos_end"])})
+    return f"{head}\n\n{pipe_table(pd.DataFrame(table))}\n"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -122,8 +126,7 @@ def main(argv: list[str] | None = None) -> int:
         for arm, preset, extra in arms(args.variant, args.profile):
             spec = RunSpec(f"{arm}-s{seed}", preset, arm, (f"seed={seed}", *extra, *PROFILES[args.profile]), ("fast_linear",))
             run_dir = runs / "gpu_ab" / args.profile / spec.name
-            if not (run_dir / "eval.json").exists() or \
-                    json.loads((run_dir / "eval.json").read_text()).get("status") != "finished":
+            if not finished(run_dir, spec):
                 for cmd, limit in zip(commands(spec, "gpu_ab", args.profile, runs, gpus=1), LIMITS_S[args.profile]):
                     print("+", " ".join(cmd), flush=True)
                     res = run_group(cmd, limit, capture=False)

@@ -32,6 +32,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Optional
 
+import pandas as pd
+
+from reports.tables import pipe_table
+
 from .process_group import run_group
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -197,29 +201,28 @@ def markdown(report: dict) -> str:
     lines = [f"# GPU check ({report['device']}, torch {report['torch']}, {report['mode']})"]
     speed = report.get("speed")
     if speed:
-        lines += ["", f"## Speed ({speed['profile']}, {speed['windows']} interleaved windows x {speed['steps']} steps, "
-                      f"median and spread; end-to-end data: {speed['e2e_data']})", "",
-                  "| method | Hallucinator | step ms (spread) | overhead | e2e per-sample img/s | e2e on-device img/s "
-                  "| e2e torchvision img/s | on-device / synthetic | peak MB |", "|---|---|---|---|---|---|---|---|---|"]
-
         def cell(r, path):
             v = r.get(f"e2e_{path}_img_s")
             return f"{v:.0f} ({100 * r[f'e2e_{path}_spread']:.0f}%)" if v is not None else r.get(f"e2e_{path}_note", "n/a")
-        for r in speed["rows"]:
-            hal = ("fused" if r["fused"] else "yes") if r["hallucinator"] else "no"
-            ov = f"{100 * r['hallucinator_overhead']:+.1f}%" if r["hallucinator_overhead"] is not None else "-"
-            ratio = f"{r['e2e_device_ratio']:.2f}" if r.get("e2e_device_ratio") is not None else "n/a"
-            peak = f"{r['peak_mem_mb']:.0f}" if r.get("peak_mem_mb") is not None else "n/a"
-            lines.append(f"| {r['method']} | {hal} | {r['synthetic_step_ms']:.1f} ({100 * r['synthetic_spread']:.0f}%) "
-                         f"| {ov} | {cell(r, 'cpu')} | {cell(r, 'device')} | {cell(r, 'torchvision')} | {ratio} | {peak} |")
+        rows = [{"method": r["method"],
+                 "Hallucinator": ("fused" if r["fused"] else "yes") if r["hallucinator"] else "no",
+                 "step ms (spread)": f"{r['synthetic_step_ms']:.1f} ({100 * r['synthetic_spread']:.0f}%)",
+                 "overhead": f"{100 * r['hallucinator_overhead']:+.1f}%" if r["hallucinator_overhead"] is not None else "-",
+                 "e2e per-sample img/s": cell(r, "cpu"), "e2e on-device img/s": cell(r, "device"),
+                 "e2e torchvision img/s": cell(r, "torchvision"),
+                 "on-device / synthetic": f"{r['e2e_device_ratio']:.2f}" if r.get("e2e_device_ratio") is not None else "n/a",
+                 "peak MB": f"{r['peak_mem_mb']:.0f}" if r.get("peak_mem_mb") is not None else "n/a"}
+                for r in speed["rows"]]
+        lines += ["", f"## Speed ({speed['profile']}, {speed['windows']} interleaved windows x {speed['steps']} steps, "
+                      f"median and spread; end-to-end data: {speed['e2e_data']})", "", pipe_table(pd.DataFrame(rows))]
     if report.get("presets"):
-        lines += ["", "## Table 1 presets, synthetic inputs", "", "| preset | batch | precision | steps | s | peak MB |",
-                  "|---|---|---|---|---|---|"]
-        lines += [f"| {r['preset']} | {r['batch']} | {r['precision']} | {r['steps']} | {r['seconds']} | "
-                  f"{r['peak_mem_mb'] if r['peak_mem_mb'] is None else round(r['peak_mem_mb'])} |" for r in report["presets"]]
-    lines += ["", "## Steps", "", f"| card: {report['device']} (torch {report['torch']}) | status | wall s | limit s |",
-              "|---|---|---|---|"]
-    lines += [f"| {r['step']} | {r['status']} | {r.get('wall_s', '-')} | {r.get('limit_s', '-')} |" for r in report["steps"]]
+        rows = [{"preset": r["preset"], "batch": r["batch"], "precision": r["precision"], "steps": r["steps"],
+                 "s": r["seconds"], "peak MB": r["peak_mem_mb"] if r["peak_mem_mb"] is None else round(r["peak_mem_mb"])}
+                for r in report["presets"]]
+        lines += ["", "## Table 1 presets, synthetic inputs", "", pipe_table(pd.DataFrame(rows))]
+    steps = pd.DataFrame([{f"card: {report['device']} (torch {report['torch']})": r["step"], "status": r["status"],
+                           "wall s": r.get("wall_s", "-"), "limit s": r.get("limit_s", "-")} for r in report["steps"]])
+    lines += ["", "## Steps", "", pipe_table(steps)]
     return "\n".join(lines) + "\n"
 
 

@@ -29,7 +29,8 @@ from hallucinator import rundir
 from .suites import PROFILES, SUITE_NAMES, RunSpec, build_suite
 
 
-def _finished(run_dir: Path, spec: RunSpec) -> bool:
+def finished(run_dir: Path, spec: RunSpec) -> bool:
+    """Whether ``run_dir`` holds a finished evaluation with every probe of ``spec`` (then it is skipped)."""
     try:
         ev = json.loads((run_dir / rundir.EVAL).read_text())
     except (OSError, json.JSONDecodeError):
@@ -131,7 +132,7 @@ def main(argv: list[str] | None = None) -> int:
     t_start, done_times, failed = time.time(), [], []
     for i, spec in enumerate(specs, 1):
         run_dir = args.runs / args.suite / args.profile / spec.name
-        if _finished(run_dir, spec):
+        if finished(run_dir, spec):
             print(f"[{i}/{len(specs)}] {spec.name}: finished earlier, skipped", flush=True)
             continue
         eta = ""
