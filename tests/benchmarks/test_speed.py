@@ -1,5 +1,6 @@
 """benchmarks/speed.py runs on CPU and reports every variant and end-to-end path side by side."""
 import json
+import math
 import subprocess
 import sys
 from pathlib import Path
@@ -10,11 +11,22 @@ import torch
 ROOT = Path(__file__).resolve().parents[2]
 
 
+def test_spread_known_answers():
+    """The spread printed beside every median: (max - min) / median of the windows."""
+    from benchmarks.speed import _spread
+    assert _spread([4.0, 1.0, 2.0]) == 1.5  # (4 - 1) / 2
+    assert _spread([3.0, 3.0, 3.0]) == 0.0
+    assert math.isnan(_spread([0.0, 0.0, 0.0]))
+
+
+@pytest.mark.slow
 @pytest.mark.fmnist
 def test_speed_benchmark_smoke(tmp_path):
+    """Every variant and end-to-end path, side by side over the same 3 windows; each median is the
+    middle window (not a mean, not the first)."""
     out = tmp_path / "speed.json"
     res = subprocess.run([sys.executable, "-m", "benchmarks.speed", "--profile", "cpu-tiny", "--methods", "mocov2",
-                          "--steps", "1", "--windows", "2", "--augment-only", "--out", str(out)],
+                          "--steps", "1", "--windows", "3", "--augment-only", "--out", str(out)],
                          cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert res.returncode == 0, res.stderr[-2000:]
     data = json.loads(out.read_text())
@@ -22,13 +34,12 @@ def test_speed_benchmark_smoke(tmp_path):
     assert [(r["hallucinator"], r["fused"]) for r in rows] == [(False, False), (True, False), (True, True)]
     assert rows[0]["hallucinator_overhead"] is None and all(r["hallucinator_overhead"] is not None for r in rows[1:])
     for r in rows:
-        assert r["synthetic_step_ms"] > 0 and len(r["synthetic_step_ms_windows"]) == 2 and r["synthetic_spread"] >= 0
+        windows = r["synthetic_step_ms_windows"]
+        assert len(windows) == 3 and r["synthetic_step_ms"] == sorted(windows)[1] > 0
         for path in ("cpu", "device", "torchvision"):  # every end-to-end row repeated over the same windows
             windows = r[f"e2e_{path}_img_s_windows"]
-            assert len(windows) == 2 and min(windows) <= r[f"e2e_{path}_img_s"] <= max(windows)
-            assert r[f"e2e_{path}_spread"] == pytest.approx((max(windows) - min(windows)) / r[f"e2e_{path}_img_s"])
-            assert r[f"e2e_{path}_ratio"] == pytest.approx(r[f"e2e_{path}_img_s"] / r["synthetic_img_s"])
-        assert r["per_sample_vs_torchvision"] == pytest.approx(r["e2e_cpu_img_s"] / r["e2e_torchvision_img_s"])
+            assert len(windows) == 3 and r[f"e2e_{path}_img_s"] == sorted(windows)[1] > 0
+        assert {"e2e_cpu_ratio", "per_sample_vs_torchvision"} <= set(r)
     pipes = {a["pipeline"] for a in data["augment_only"]}
     assert {"per-sample (ours)", "torchvision"} <= pipes and all(a["us_per_image_2_views"] > 0 for a in data["augment_only"])
     assert "mocov2" in res.stdout and "overhead" in res.stdout and "spread" in res.stdout

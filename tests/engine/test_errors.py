@@ -85,9 +85,15 @@ def test_checkpoint_from_another_config_is_refused(tmp_path):
 
 
 @needs_fmnist
-def test_bf16_autocast_and_channels_last_run_on_cpu(tmp_path):
+def test_a_bf16_channels_last_run_finishes_on_cpu_and_records_its_settings(tmp_path):
+    """End to end through the trainer (that the step really computes in bf16 on channels_last tensors
+    is checked inside the step by test_device_settings.py::test_forced_bf16_and_channels_last_reach_the_step_on_cpu)."""
     cfg = load_config("smoke/mocov2-hal", [*TINY, "epochs=1", "knn_every=0", "precision=bf16", "channels_last=true",
                                            "fuse_pairs=true", f"output_dir={tmp_path}", "run_name=r"])
-    metrics = Trainer(cfg, show_progress=False).fit()
+    trainer = Trainer(cfg, show_progress=False)
+    metrics = trainer.fit()
     assert metrics["epoch"] == 1 and torch.isfinite(torch.tensor(metrics["loss"]))
-    assert json.loads((tmp_path / "r" / "run.json").read_text())["status"] == "finished"
+    assert trainer.model.encoder.backbone.conv1.weight.is_contiguous(memory_format=torch.channels_last)
+    info = json.loads((tmp_path / "r" / "run.json").read_text())
+    assert info["status"] == "finished"
+    assert info["settings"]["precision"]["used"] == "bf16" and info["settings"]["channels_last"]["used"] is True

@@ -142,7 +142,13 @@ def test_trainer_keeps_the_predictor_at_base_lr_and_runs_the_crop_warmup(tmp_pat
                                             "fix_pred_lr=true", "lr_schedule=epoch_cosine", "warmup_epochs=0",
                                             "lr_min_ratio=0.1", "crop_warmup_epochs=1", f"output_dir={tmp_path}"])
     trainer = Trainer(cfg, show_progress=False)
+    data, used = trainer.data, []  # the demo/smoke path: batched views on the device
+    assert data.warmup_batch_views.query.cfg.crop_p is None and data.batch_views.query.cfg.crop_p == cfg.crop_p is not None
+    for name in ("warmup_batch_views", "batch_views"):
+        views = getattr(data, name)
+        setattr(data, name, lambda *a, _v=views, _n=name: used.append(_n) or _v(*a))
     trainer.fit()
+    assert used == ["warmup_batch_views", "batch_views"]  # epoch 1 plain crops, epoch 2 center-suppressed
     lrs = {g["fix_lr"]: g["lr"] for g in trainer.optimizer.param_groups}
     assert lrs[True] == cfg.lr                                   # predictor: constant
     assert lrs[False] == pytest.approx(0.05 + 0.45 * (1 + math.cos(math.pi / 2)) / 2)   # epoch 1 of 2
