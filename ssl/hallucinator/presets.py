@@ -96,7 +96,9 @@ DEMO = dict(dataset="fashion_mnist", backbone="resnet18_cifar", width=4, in_chan
             image_size=28, epochs=3, train_subset=20000, batch_size=128, lr=0.5, weight_decay=5e-4,
             warmup_epochs=0.3, queue_size=4096, moco_momentum=0.99, num_workers=0, augment_on="device",
             knn_every=1, knn_train_subset=5000, metrics_batch=1024, threads=2, profile="demo")
+# smoke: 32 steps, a step record every 4 (8 points on its report's dynamics pages; the default 50 gave one)
 SMOKE = dict(DEMO, width=8, moco_momentum=0.999, epochs=2, train_subset=2048, batch_size=128, knn_train_subset=1024,
+             diag_every=4,
              metrics_batch=256, queue_size=1024, eval_train_subset=4096, eval_test_subset=2000, profile="smoke")
 
 

@@ -47,7 +47,7 @@ def test_one_list_of_keys_that_do_not_define_a_run(tmp_path):
 @needs_fmnist
 def test_training_writes_the_run_directory_and_refuses_to_extend_it(tmp_path, capsys):
     common = [*TINY, "knn_every=0", f"output_dir={tmp_path}", "run_name=r", "suite=fig4", "row=mocov2-hal"]
-    cfg = load_config("smoke/mocov2-hal", [*common, "epochs=1"])
+    cfg = load_config("smoke/mocov2-hal", [*common, "epochs=1", "diag_every=3"])
     Trainer(cfg, show_progress=False).fit()
     out = capsys.readouterr().out
     run = tmp_path / "r"
@@ -65,7 +65,11 @@ def test_training_writes_the_run_directory_and_refuses_to_extend_it(tmp_path, ca
     assert list(json.loads(line)) == list(rundir.METRIC_KEYS)
     events = EventAccumulator(str(run / rundir.TENSORBOARD))
     events.Reload()
-    assert {"train/loss", "train/lr", "similarity/S(q,k)", "similarity/S(q_hat,k)", "uniformity/G2"} <= set(events.Tags()["scalars"])
+    scalars = set(events.Tags()["scalars"])
+    assert {"train/loss", "train/lr", "similarity/S(q,k)", "similarity/S(q_hat,k)", "uniformity/G2"} <= scalars
+    steps = [json.loads(line) for line in (run / rundir.STEPS).read_text().splitlines()]
+    assert steps and {"steps/grad_share_extra", "steps/q_erank", "steps/sim_qhat_k"} <= scalars  # step records too
+    assert [e.step for e in events.Scalars("steps/q_erank")] == [r["step"] for r in steps]
     res = pretrain("--config", "smoke/mocov2-hal", *common, "epochs=2")
     assert res.returncode == 2 and res.stderr.startswith("config error:") and len(res.stderr.strip().splitlines()) == 1
     assert "epochs: checkpoint 1, now 2" in res.stderr and "Traceback" not in res.stderr

@@ -1,4 +1,5 @@
-"""Where each epoch's metrics go: ``metrics.jsonl``, TensorBoard event files, one console line."""
+"""Where each epoch's metrics go: ``metrics.jsonl``, TensorBoard event files, one console line; and
+the step records of ``step_diagnostics`` to TensorBoard too (``steps.jsonl`` is written there)."""
 from __future__ import annotations
 
 import sys
@@ -45,6 +46,14 @@ class MetricLog:
                     self.writer.add_scalar(tag, record[key], global_step=record["epoch"])
             self.writer.flush()
         return record
+
+    def write_step(self, record: dict[str, Any]) -> None:
+        """One step record's scalars to TensorBoard as ``steps/<key>`` at its global step."""
+        if self.writer is None:
+            return
+        for key, value in record.items():
+            if key not in ("step", "epoch") and isinstance(value, (int, float)) and not isinstance(value, bool):
+                self.writer.add_scalar(f"steps/{key}", value, global_step=record["step"])
 
     def close(self) -> None:
         if self.writer is not None:

@@ -292,7 +292,9 @@ class Trainer:
         never reach a checkpoint."""
         if self.step % self.nan_check_every == 0 and not torch.isfinite(out.loss):
             self._non_finite(out.loss, lr)
-        self.step_diag.record(out, global_step, self.epoch, lr)
+        record = self.step_diag.record(out, global_step, self.epoch, lr)
+        if record is not None and self.is_main:
+            self.log.write_step(record)
 
     def _epoch_metrics(self, lr: float) -> dict[str, Any]:
         """The finished epoch's averages and diagnostics, logged on rank 0."""
