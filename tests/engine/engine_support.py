@@ -33,3 +33,17 @@ def assert_same_weights(a: dict, b: dict) -> None:
         assert equal_state(v, b["model"][k]), f"model entry {k} differs"
     sa, sb = a["optimizer"]["state"], b["optimizer"]["state"]
     assert sa.keys() == sb.keys() and all(torch.equal(sa[i]["momentum_buffer"], sb[i]["momentum_buffer"]) for i in sa)
+
+
+def write_png_folder(root: Path, per_class: int) -> None:
+    """An ImageNet-layout folder (``root/{train,val}/<wnid>/NNN.png``) of 2 classes x ``per_class``
+    16 px PNGs per split, the two classes told apart by brightness."""
+    import numpy as np
+    from PIL import Image
+    rng = np.random.default_rng(0)
+    for split in ("train", "val"):
+        for c, wnid in enumerate(("n01440764", "n01443537")):
+            d = root / split / wnid
+            d.mkdir(parents=True)
+            for i in range(per_class):
+                Image.fromarray(rng.integers(0, 128, (16, 16, 3), dtype=np.uint8) + np.uint8(100 * c)).save(d / f"{i:03d}.png")

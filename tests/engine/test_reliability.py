@@ -5,10 +5,8 @@ import signal
 import subprocess
 import sys
 
-import numpy as np
 import pytest
 import torch
-from PIL import Image
 
 from hallucinator import evaluate as evaluate_cli
 from hallucinator.config import ConfigError
@@ -17,7 +15,7 @@ from hallucinator import checkpoint
 from hallucinator.training.run_lock import RunDirLock, RunDirLockedError
 from hallucinator.training.trainer import NonFiniteLossError, Trainer
 
-from engine_support import ROOT, TINY, needs_fmnist, pretrain
+from engine_support import ROOT, TINY, needs_fmnist, pretrain, write_png_folder
 
 ONE_EPOCH = [*TINY, "epochs=1", "knn_every=0"]
 
@@ -167,14 +165,8 @@ def test_evaluate_refuses_a_checkpoint_that_does_not_fit(tmp_path, capsys):
 @pytest.fixture()
 def folder_with_corrupt_images(tmp_path):
     """ImageFolder of 2 classes x 40 small PNGs per split, one garbage file in each split."""
-    rng = np.random.default_rng(0)
+    write_png_folder(tmp_path / "data", per_class=40)
     for split in ("train", "val"):
-        for c, wnid in enumerate(("n01440764", "n01443537")):
-            d = tmp_path / "data" / split / wnid
-            d.mkdir(parents=True)
-            for i in range(40):
-                pixels = rng.integers(0, 128, (16, 16, 3), dtype=np.uint8) + np.uint8(100 * c)
-                Image.fromarray(pixels).save(d / f"{i:03d}.png")
         (tmp_path / "data" / split / "n01440764" / "000.png").write_bytes(b"\x89PNG garbage")
     return tmp_path / "data"
 

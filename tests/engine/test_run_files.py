@@ -19,7 +19,7 @@ from hallucinator.training.run_lock import RunDirLock
 from hallucinator.training.step_diagnostics import read_steps
 from hallucinator.training.trainer import Trainer
 
-from engine_support import ROOT, TINY, needs_fmnist, pretrain
+from engine_support import ROOT, TINY, needs_fmnist, pretrain, write_png_folder
 
 ARGS = ["--config", "smoke/mocov2", *TINY, "epochs=1", "knn_every=0", "eval_train_subset=256", "eval_test_subset=128"]
 
@@ -170,13 +170,7 @@ def test_rerunning_a_finished_run_keeps_its_torn_last_metrics_line_for_the_repor
 @pytest.mark.slow
 @pytest.mark.parametrize("odd", ["animated-gif", "self-symlink"])
 def test_odd_image_file_stops_pretraining_with_exit_3_naming_it(tmp_path, odd):
-    rng = np.random.default_rng(0)
-    for split in ("train", "val"):
-        for c, wnid in enumerate(("n01440764", "n01443537")):
-            d = tmp_path / "data" / split / wnid
-            d.mkdir(parents=True)
-            for i in range(20):
-                Image.fromarray(rng.integers(0, 128, (16, 16, 3), dtype=np.uint8) + np.uint8(100 * c)).save(d / f"{i:03d}.png")
+    write_png_folder(tmp_path / "data", per_class=20)
     bad = tmp_path / "data" / "train" / "n01440764" / "000.png"
     bad.unlink()
     if odd == "animated-gif":
