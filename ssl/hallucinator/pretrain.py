@@ -86,5 +86,14 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def _exit_quietly(code: int) -> None:
+    """Exit with ``code``, ignoring stop signals from here on: under torchrun another rank's later
+    SIGTERM (or a scheduler's second one) may land while the interpreter tears down, and must not
+    turn a clean stop (exit 128+N, checkpoint saved) into a kill by the default action."""
+    for s in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(s, signal.SIG_IGN)
+    sys.exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    _exit_quietly(main())
