@@ -70,7 +70,7 @@ def trend_table(res: pd.DataFrame, profile: str) -> Table:
                f"length is one observation of an ordinary least-squares fit on log10({unit}); the interval is "
                "the two-sided t interval of the slope (n - 2 degrees of freedom). A slope whose interval "
                "excludes 0 means the gain changes with training length.")
-    return Table(f"schedule_trend_{profile}", "Does the gain grow with training length?", caption, pd.DataFrame(rows))
+    return Table(f"schedule_trend_{profile}", "Trend of the gain with training length", caption, pd.DataFrame(rows))
 
 
 def length_table(res: pd.DataFrame, profile: str, probe: str) -> Table:
