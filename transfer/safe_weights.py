@@ -44,7 +44,7 @@ def read_pkl(path: str | Path) -> dict:
     path = Path(path)
     try:
         with open(path, "rb") as f:
-            data = safe_pickle.load(f, WEIGHT_GLOBALS)
+            data = safe_pickle.load(f, WEIGHT_GLOBALS)  # safe: numpy arrays and plain containers only
     except FileNotFoundError:
         raise WeightsError(f"{path}: no such file") from None
     except safe_pickle.RefusedGlobal as err:

@@ -66,7 +66,7 @@ def _unpickle(path: Path) -> dict[str, Any]:
     """
     try:
         with open(path, "rb") as f:
-            obj = safe_pickle.load(f, _CIFAR_GLOBALS)
+            obj = safe_pickle.load(f, _CIFAR_GLOBALS)  # safe: numpy arrays and plain containers only
     except safe_pickle.RefusedGlobal as exc:
         raise DatasetFormatError(path, f"not a readable CIFAR pickle batch (refusing {exc.qualname}: not part of "
                                        "a CIFAR batch)") from None
