@@ -64,12 +64,11 @@ def read_json(path: Path) -> dict:
     """Parse a JSON object from ``path``; raise ``RunProblem`` naming the file if it is bad."""
     _check_size(path, MAX_JSON_BYTES)
     try:
-        obj = json.loads(path.read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise RunProblem(f"corrupt {path.name} ({type(err).__name__}: {err})") from err
-    if not isinstance(obj, dict):
-        raise RunProblem(f"corrupt {path.name} (top level is not a JSON object)")
-    return obj
+        return rundir.read_json(path)  # the run directory's one JSON reader
+    except OSError as err:
+        raise RunProblem(f"unreadable {path.name} ({type(err).__name__}: {err})") from err
+    except rundir.RunFileError as err:
+        raise RunProblem(f"corrupt {path.name} ({str(err).removeprefix(f'{path}: ')})") from err
 
 
 def _check_size(path: Path, cap: int) -> None:

@@ -57,8 +57,8 @@ def paired_differences(res: pd.DataFrame, treat: str = "paper", control: str = "
 
 def trend_table(res: pd.DataFrame, profile: str) -> Table:
     """Per probe: the slope of the paired gain on log10(length) with its 95 % CI."""
-    diffs = paired_differences(res)
-    unit = _length(res).x_unit.iloc[0] if len(_length(res)) else "steps"
+    diffs, pre = paired_differences(res), _length(res)
+    unit = pre.x_unit.iloc[0] if len(pre) else "steps"
     rows = []
     for probe in _probes(res):
         d = diffs[diffs.probe == probe]
