@@ -95,7 +95,8 @@ def read_log(path: Path, keys: tuple[str, ...], order: str) -> tuple[pd.DataFram
 
     A line that is not a JSON object (torn, garbage, not UTF-8, a bare number) or whose ``order``
     key (epoch, step) is not a finite number is skipped with a warning; every value of ``keys``
-    becomes a float (NaN if it is not a number); of repeated ``order`` values the last line is kept.
+    becomes a float (NaN if it is not a number or missing, so every key is a column); of repeated
+    ``order`` values the last line is kept.
     """
     _check_size(path, MAX_LOG_BYTES)
     warnings: list[str] = []
@@ -118,6 +119,7 @@ def read_log(path: Path, keys: tuple[str, ...], order: str) -> tuple[pd.DataFram
             continue
         rows.append(row)
     frame = pd.DataFrame(rows)
+    frame = frame.reindex(columns=list(frame.columns) + [k for k in keys if k not in frame])  # a missing key: NaN
     if order in frame:
         dups = sorted({float(e) for e in frame.loc[frame[order].duplicated(), order]})
         if dups:  # e.g. a run killed between writing an epoch's line and its checkpoint, then resumed
@@ -301,11 +303,13 @@ def _probe_rows(evaluation: dict) -> tuple[list[dict], list[str]]:
         if not isinstance(res, dict) or not _valid_pct(res.get("top1")):
             warnings.append(f"probe {name!r}: invalid top1 {res.get('top1') if isinstance(res, dict) else res!r} (probe excluded)")
             continue
-        base = {"probe_epochs": res.get("epochs"), "labels": _labels(res), "k": res.get("k")}
+        base = {"probe_epochs": res.get("epochs"), "labels": _labels(res), "k": res.get("k"),
+                "seconds": _number(res["seconds"]) if "seconds" in res else math.nan}
         rows.append({"probe": name, "top1": float(res["top1"]), **base})
         if name == "linear" and "top1_best" in res:
             if _valid_pct(res["top1_best"]):
-                rows.append({"probe": "linear_best", "top1": float(res["top1_best"]), **base})
+                rows.append({"probe": "linear_best", "top1": float(res["top1_best"]),
+                             **base, "seconds": math.nan})  # the same probe run: its time counts once
             else:
                 warnings.append(f"probe 'linear': invalid top1_best {res['top1_best']!r} (ignored)")
     if not rows:

@@ -124,7 +124,7 @@ def build_suite(runs: str | Path, out: str | Path, suite: str, profile: str | No
             f"Train and evaluate runs first (run dirs need run.json status 'finished' and eval.json).")
     tables = build_tables(coll, suite) + dynamics_tables(coll.runs, suite)
     if SUITES[suite].shape == "schedule":
-        tables = schedule_tables(coll.results) + tables
+        tables = schedule_tables(coll.results, coll.runs) + tables
     files += write_tables(tables, out_dir)
     if not coll.results.empty:
         _write_csv(coll.results, out_dir / "results.csv")

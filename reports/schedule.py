@@ -8,6 +8,8 @@ gains on log10(steps) (``reports.stats.log_trend``).
 """
 from __future__ import annotations
 
+from pathlib import Path
+
 import matplotlib
 
 matplotlib.use("Agg")
@@ -15,6 +17,9 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
+from hallucinator import rundir  # noqa: E402
+
+from .aggregate import read_metrics  # noqa: E402
 from .pdf import PAGE  # noqa: E402
 from .stats import log_trend, mean_std, paired_gains  # noqa: E402
 from .suites import PROBE_LABELS, PROBE_ORDER  # noqa: E402
@@ -113,13 +118,61 @@ def length_table(res: pd.DataFrame, profile: str, probe: str) -> Table:
                  caption, pd.DataFrame(rows), index_cols=1)
 
 
-def schedule_tables(res: pd.DataFrame) -> list[Table]:
-    """Every profile's length tables (one per probe) and its trend table."""
+def _training_seconds(run_dir: str) -> float:
+    """A run's training-loop time: the sum of its epochs' ``epoch_time_s`` (NaN without a log)."""
+    path = Path(run_dir) / rundir.METRICS
+    if not path.exists():
+        return float("nan")
+    frame, _ = read_metrics(path)
+    return float(frame["epoch_time_s"].sum(min_count=1)) if "epoch_time_s" in frame else float("nan")
+
+
+def _spread(values: pd.Series) -> str:
+    """``"median [min, max] (n=k)"`` in seconds, or a dash when no value is known."""
+    v = values.dropna()
+    if v.empty:
+        return DASH
+    return f"{v.median():.0f} [{v.min():.0f}, {v.max():.0f}] (n={len(v)})"
+
+
+def cost_table(runs: pd.DataFrame, res: pd.DataFrame, profile: str) -> Table:
+    """Per length and arm, in seconds per run, median [min, max] over runs: the training loop (the
+    sum of ``metrics.jsonl``'s ``epoch_time_s``, which survives a resume, unlike ``run.json``'s
+    ``wall_time_s`` of the last start) and the probes (the sum of ``eval.json``'s ``seconds``)."""
+    probe_s = res[res.profile == profile].groupby("run_dir")["seconds"].sum(min_count=1)
+    runs = runs[runs.profile == profile].assign(
+        length=lambda f: f.steps.where(f.kind == "pretrain", 0),
+        train_s=lambda f: [_training_seconds(d) if k == "pretrain" else np.nan for d, k in zip(f.run_dir, f.kind)],
+        probe_s=lambda f: f.run_dir.map(probe_s))
+    rank = {arm: i for i, arm in enumerate(("random-init",) + ARMS)}
+    rows = []
+    groups = runs.fillna({"length": -1}).groupby(["length", "row"])
+    for (length, row), g in sorted(groups, key=lambda kv: (kv[0][0], rank.get(kv[0][1], 9))):
+        steps = "unknown" if length < 0 else f"{int(length)}" if length else "0 (random weights)"
+        rows.append({"Steps": steps, "Arm": ARM_LABELS.get(row, row),
+                     "Runs": str(len(g)), "Training loop (s)": _spread(g.train_s),
+                     "Probes (s)": _spread(g.probe_s)})
+    devices = ", ".join(sorted({str(d) for d in runs.get("prov_device_name", pd.Series(dtype=str)).dropna()})) or "unknown"
+    caption = (f"Profile {profile}; device(s): {devices}. Seconds per run, median [min, max] over runs. "
+               "Training loop: the sum of the epochs' epoch_time_s (metrics.jsonl): the optimizer steps, "
+               "across resumes, without process start-up, the per-epoch monitors and checkpoint writes; "
+               "time the machine spent on other work or paused is included, so a loaded machine "
+               "inflates some runs (the median resists a few). Probes: the sum of eval.json's per-probe "
+               "seconds (fast linear on all labels and on 1,000, kNN).")
+    return Table(f"schedule_cost_{profile}", "Cost per run against training length", caption,
+                 pd.DataFrame(rows), index_cols=2)
+
+
+def schedule_tables(res: pd.DataFrame, runs: pd.DataFrame | None = None) -> list[Table]:
+    """Every profile's length tables (one per probe), its trend table and, given the run frame,
+    its cost table."""
     tables = []
     for profile in sorted(set(res.profile)) if len(res) else []:
         sub = res[res.profile == profile]
         tables += [length_table(sub, profile, probe) for probe in _probes(sub)]
         tables.append(trend_table(sub, profile))
+        if runs is not None and not runs.empty:
+            tables.append(cost_table(runs, res, profile))
     return tables
 
 

@@ -89,9 +89,11 @@ def variant_of(config: dict) -> str:
 
 
 def level_of(suite: str, row: str) -> str:
-    """The ablation level of a run: its recorded row label in Tables 3-6, '' for other suites."""
+    """The level a cell is split by: the recorded row label in Tables 3-6 and in the schedule
+    suite (its arm: the paper's Hallucinator and the warm-up variant are different cells), ''
+    for other suites."""
     spec = SUITES.get(suite)
-    return row if spec is not None and spec.shape == "ablation" else ""
+    return row if spec is not None and spec.shape in ("ablation", "schedule") else ""
 
 
 def level_sort_key(suite: str, level: str):

@@ -26,7 +26,8 @@ def engine_config(method: str = "mocov2", hallucinator: bool = False, *, suite: 
 def make_run(root: Path, name: str, *, status: str = "finished", top1: float | None = 50.0,
              metrics_epochs: int = 5, truncate_metrics: bool = False, knn: float | None = None,
              error: str | None = None, features: bool = False, kind: str = rundir.KIND_PRETRAIN,
-             g2: float = 0.25, **config) -> Path:
+             g2: float = 0.25, epoch_time_s: float = 1.0, probe_seconds: float | None = None,
+             **config) -> Path:
     """Write one run dir ``root/<suite>/<profile>/<name>``; ``top1=None`` writes no eval.json."""
     cfg = engine_config(**config)
     run = root / cfg["suite"] / cfg["profile"] / name
@@ -44,7 +45,7 @@ def make_run(root: Path, name: str, *, status: str = "finished", top1: float | N
         rundir.append_jsonl(run / rundir.METRICS, rundir.metric_record({
             "epoch": e, "loss": 5.0 / e, "lr": 0.5, "sim_qk": 0.5 + 0.05 * e,
             "sim_qhat_k": (0.4 + 0.06 * e) if cfg["hallucinator"] else None, "g2": g2,
-            "knn_top1": 20.0 + 5 * e + cfg["seed"], "images_per_s": 100.0, "epoch_time_s": 1.0,
+            "knn_top1": 20.0 + 5 * e + cfg["seed"], "images_per_s": 100.0, "epoch_time_s": epoch_time_s,
             "peak_mem_mb": 500.0, "skipped_images": 0}))
     if truncate_metrics:
         with open(run / rundir.METRICS, "a") as f:
@@ -52,6 +53,8 @@ def make_run(root: Path, name: str, *, status: str = "finished", top1: float | N
     if top1 is not None and status == "finished":
         probes = {"linear": {"top1": top1, "top1_best": top1 + 0.5, "epochs": 10, "labels": "all",
                              "n_train": 60000, "n_test": 10000}}
+        if probe_seconds is not None:
+            probes["linear"]["seconds"] = probe_seconds
         if knn is not None:
             probes["knn"] = {"top1": knn, "k": 20, "labels": "all", "n_train": 60000, "n_test": 10000}
         if features:

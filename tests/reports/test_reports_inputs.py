@@ -133,6 +133,17 @@ def test_garbage_steps_lines_are_skipped_and_listed_not_a_crash(tmp_path):
     assert dynamics_figures(coll.runs, "fig4") and dynamics_tables(coll.runs, "fig4")
 
 
+def test_steps_lines_lacking_keys_read_as_nan_not_a_crash(tmp_path):
+    # valid JSON objects that carry only some keys (an older writer, a hand-trimmed file)
+    run = make_run(tmp_path, "r", suite="fig4", hallucinator=True)
+    (run / rundir.STEPS).write_text('{"step": 0, "grad_share_extra": 0.4}\n{"step": 10, "q_erank": 5}\n')
+    frame, warnings = read_steps(run / rundir.STEPS)
+    assert set(rundir.STEP_KEYS) <= set(frame.columns) and not warnings
+    assert frame.q_hat_norm.isna().all() and list(frame.q_erank.isna()) == [True, False]
+    coll = collect(tmp_path, suite="fig4")
+    assert dynamics_figures(coll.runs, "fig4") and dynamics_tables(coll.runs, "fig4")
+
+
 def test_build_with_every_kind_of_bad_input_finishes_and_lists_them(tmp_path, capsys):
     runs = tmp_path / "runs"
     make_run(runs, "good", suite="fig5", features=True, hallucinator=True, row="mocov2-hal")

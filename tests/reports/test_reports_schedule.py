@@ -8,6 +8,7 @@ import pytest
 from reports_fixtures import make_run
 
 from benchmarks.suites import build_suite, schedule_length
+from hallucinator import rundir
 from reports.aggregate import optimizer_steps
 from reports.build import build_suite as build_report
 from reports.schedule import paired_differences, schedule_figures
@@ -70,6 +71,9 @@ ARMS = {3: [(70.0, 69.0), (71.0, 69.5), (69.0, 68.5)],
         9: [(74.0, 74.0), (75.0, 75.5), (73.0, 72.5)],
         30: [(78.0, 79.0), (79.0, 79.5), (77.0, 78.5)]}
 
+# a minimal step record: keys it lacks read as NaN
+STEP_RECORD = {"step": 0, "epoch": 0, "q_pairwise_cos": 0.3, "q_erank": 9.0, "grad_share_extra": 0.5}
+
 
 @pytest.fixture(scope="module")
 def schedule_report(tmp_path_factory):
@@ -79,14 +83,19 @@ def schedule_report(tmp_path_factory):
     for epochs, pairs in ARMS.items():
         for seed, (wo, w) in enumerate(pairs):
             common = dict(suite="schedule", seed=seed, epochs=epochs, metrics_epochs=2)
-            make_run(root, f"x{epochs // 3}-baseline-s{seed}", row="baseline", top1=wo, **common)
-            make_run(root, f"x{epochs // 3}-paper-s{seed}", row="paper", hallucinator=True, top1=w, **common)
+            base = make_run(root, f"x{epochs // 3}-baseline-s{seed}", row="baseline", top1=wo,
+                            epoch_time_s=(1.0 + seed) * epochs, **common)
+            paper = make_run(root, f"x{epochs // 3}-paper-s{seed}", row="paper", hallucinator=True, top1=w,
+                             probe_seconds=10.0 + seed, **common)
+            for run in (base, paper):  # one step record each, so the step-records table has a row per arm
+                rundir.append_jsonl(run / rundir.STEPS, STEP_RECORD)
     for seed in range(2):
-        make_run(root, f"x10-warmup-s{seed}", row="warmup", hallucinator=True, top1=80.0, suite="schedule",
-                 seed=seed, epochs=30, metrics_epochs=2, hallucinator_preset="warmup")
+        warm = make_run(root, f"x10-warmup-s{seed}", row="warmup", hallucinator=True, top1=80.0, suite="schedule",
+                        seed=seed, epochs=30, metrics_epochs=2, hallucinator_preset="warmup")
+        rundir.append_jsonl(warm / rundir.STEPS, STEP_RECORD)
     for seed in range(3):
         make_run(root, f"random-init-s{seed}", row="random-init", top1=60.0 + seed, suite="schedule", seed=seed,
-                 kind="random-init", metrics_epochs=0)
+                 kind="random-init", metrics_epochs=0, probe_seconds=5.0)
     return build_report(root, tmp / "out", "schedule", "demo"), tmp / "out" / "schedule"
 
 
@@ -110,6 +119,37 @@ def test_schedule_report_tables_and_figure(schedule_report):
     assert expected.slope > 1.5  # the gains go -1 -> 0 -> +1 over one decade of steps
     assert expected.format() in line
     assert "Gain against training length (demo)" in result.pages
+
+
+def test_schedule_arms_are_separate_cells_and_lengths_sort_numerically(schedule_report):
+    result, out = schedule_report
+    # the paper's Hallucinator and the warm-up variant are both "hallucinator" runs: the summary
+    # must not average them into one cell, and no mixed-config warning may result
+    summary = [line for line in (out / "schedule_demo_summary.md").read_text().splitlines()
+               if line.startswith("| MoCoV2") and "| linear |" in line and "| 30 |" in line]
+    by_arm = {line.split("|")[4].strip(): line for line in summary}
+    assert set(by_arm) == {"baseline", "paper", "warmup"}
+    assert "80.00 ± 0.00" in by_arm["warmup"] and "| 3 |" in by_arm["paper"]
+    assert not result.collection.problems.reason.str.contains("differing configs").any()
+    dyn = next(out.glob("schedule_demo_*_dynamics.md")).read_text()
+    labels = [line.split("|")[1].strip() for line in dyn.splitlines() if line.startswith("| ") and "steps" in line]
+    assert labels == [f"{arm}, {n} steps" for arm in ("baseline", "paper") for n in (468, 1404, 4680)] + [
+        "warmup, 4680 steps"]
+
+
+def test_schedule_cost_table_medians_per_length_and_arm(schedule_report):
+    _, out = schedule_report
+    table = (out / "schedule_cost_demo.md").read_text()
+    rows = {tuple(c.strip() for c in line.split("|")[1:3]): [c.strip() for c in line.split("|")[3:-1]]
+            for line in table.splitlines() if line.startswith("| ")}
+    # baseline epochs take (1 + seed) x epochs s each, 2 epochs logged: seeds 0-2 sum to 2, 4, 6 x epochs
+    assert rows[("468", "MoCoV2")] == ["3", "12 [6, 18] (n=3)", "—"]
+    assert rows[("4680", "MoCoV2")][1] == "120 [60, 180] (n=3)"
+    # the paper arm: 1 s epochs, the linear probe's seconds 10, 11, 12
+    assert rows[("1404", "+ Hallucinator (paper)")] == ["3", "2 [2, 2] (n=3)", "11 [10, 12] (n=3)"]
+    assert rows[("0 (random weights)", "random weights")] == ["3", "—", "5 [5, 5] (n=3)"]
+    assert rows[("4680", "+ Hallucinator (warmup)")][0] == "2"
+    assert "cpu (test fixture)" in table
 
 
 def test_schedule_figure_plots_every_pair(schedule_report):
