@@ -11,6 +11,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 from matplotlib.backends.backend_pdf import PdfPages  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
 
 from hallucinator.rundir import write_atomic  # noqa: E402
 
@@ -29,8 +30,11 @@ def _wrap(text: str, width: int) -> list[str]:
 
 
 def _page(title: str, subtitle: str = "") -> tuple[plt.Figure, plt.Axes]:
-    """A page with a title, the wrapped caption under it, and an empty axes below the caption."""
-    fig = plt.figure(figsize=PAGE)
+    """A page with a title, the wrapped caption under it, and an empty axes below the caption.
+
+    Pages are plain ``Figure`` objects, not pyplot's: a report of hundreds of pages holds no pyplot
+    state, and each page is freed once written."""
+    fig = Figure(figsize=PAGE)
     fig.text(0.04, 0.955, title, fontsize=14, weight="bold", va="top")
     top = 0.9
     if subtitle:
@@ -144,7 +148,7 @@ def frame_pages(title: str, intro: str, frame: pd.DataFrame) -> list[tuple[str, 
 
 
 def title_page(suite: str, description: str, facts: list[str], contents: list[str]) -> tuple[str, plt.Figure]:
-    fig = plt.figure(figsize=PAGE)
+    fig = Figure(figsize=PAGE)
     fig.text(0.5, 0.88, f"Hallucinator reproduction — suite {suite}", ha="center", fontsize=22, weight="bold")
     fig.text(0.5, 0.82, description, ha="center", fontsize=13)
     fig.text(0.5, 0.77, "Reproduction of Wu et al., \"Hallucination Improves the Performance of "

@@ -51,7 +51,8 @@ def test_training_writes_the_run_directory_and_refuses_to_extend_it(tmp_path, ca
     Trainer(cfg, show_progress=False).fit()
     out = capsys.readouterr().out
     run = tmp_path / "r"
-    assert out.splitlines()[0].startswith(f"run {run} on CPU") and f"run {run} on cpu: finished" in out
+    assert out.splitlines()[0].startswith(f"run {run} on CPU")
+    assert f"run {run} on cpu: finished at epoch 1/1\n" in out  # no "step 0" after a whole epoch
     assert "S(q_hat,k)" in out and " lr " in out
     assert from_dict(json.loads((run / rundir.CONFIG).read_text())).row == "mocov2-hal"
     info = json.loads((run / rundir.RUN).read_text())

@@ -2,6 +2,7 @@
 import csv
 import re
 
+import matplotlib.pyplot as plt
 import pandas as pd
 import pypdf
 
@@ -50,6 +51,16 @@ def test_long_table_keeps_every_row(tmp_path):
     text = _pdf_text(tmp_path / "t.pdf")
     missing = [r for r in frame.itertuples(index=False) if not all(_squash(v) in text for v in r)]
     assert missing == []
+
+
+def test_pages_hold_no_pyplot_state(tmp_path):
+    """A report of many pages: pyplot warned past 20 open figures and kept every page in memory."""
+    plt.close("all")
+    frame = pd.DataFrame({"run": [f"row{i:03d}" for i in range(800)], "top-1": [f"{i / 9:.2f}" for i in range(800)]})
+    pages = table_pages(Table("t", "A very long table", "caption", frame))
+    assert len(pages) > 20 and plt.get_fignums() == []
+    assert write_pdf(tmp_path / "t.pdf", pages, "t") == [title for title, _ in pages]
+    assert len(pypdf.PdfReader(tmp_path / "t.pdf").pages) == len(pages)
 
 
 def test_every_csv_row_of_a_suite_is_in_its_pdf(runs_root, tmp_path):

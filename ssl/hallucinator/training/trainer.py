@@ -230,8 +230,9 @@ class Trainer:
                 signal.signal(s, h)
             if self.log is not None:
                 self.log.close()
-                print(f"run {self.run_dir} on {self.device}: {status} at epoch {self.epoch}/{cfg.epochs}"
-                      f" step {self.step}", flush=True)
+                within = f" step {self.step}/{self.data.steps_per_epoch}" if self.step else ""  # mid-epoch only
+                print(f"run {self.run_dir} on {self.device}: {status} at epoch {self.epoch}/{cfg.epochs}{within}",
+                      flush=True)
             if self._lock is not None:
                 self._lock.release()
         return last
