@@ -51,7 +51,8 @@ class TrainConfig(ModelConfig):
 
     # data
     dataset: DatasetName = "cifar10"
-    data_root: Optional[str] = None        # local root; None = $DATA_ROOT/<dataset> (fashion_mnist: Debian path)
+    data_root: Optional[str] = None        # local dataset root; None only for fashion_mnist (Debian path);
+                                           # benchmarks.run fills it from --data-root / $DATA_ROOT
     train_split: Optional[str] = None      # None = the dataset's pretraining split
     train_subset: Optional[int] = None     # use only the first N training images (small profiles)
     image_size: Optional[int] = None       # None = the dataset's native size (224 for ImageNet)

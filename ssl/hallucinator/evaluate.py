@@ -80,8 +80,20 @@ def _num_skipped(dataset) -> int:
 def evaluate(run_dir: Path, probes: list[str], cfg: TrainConfig, baseline: str | None = None,
              linear_epochs: int = 100, linear_lr: float | None = None, linear_batch: int | None = None,
              show_progress: bool = True) -> dict[str, Any]:
-    """Runs the probes not yet in ``run_dir/eval.json`` and adds them to it; the caller holds the
-    run directory (``RunDirLock``), as ``main`` does."""
+    """Runs the probes not yet in ``run_dir/eval.json`` and adds them to it, holding the run
+    directory's lock (``RunDirLock``) throughout.
+
+    Raises:
+        RunDirLockedError: another process (a pretraining or an evaluation) holds ``run_dir``.
+    """
+    with RunDirLock(run_dir):
+        return _run_probes(run_dir, probes, cfg, baseline, linear_epochs, linear_lr, linear_batch, show_progress)
+
+
+def _run_probes(run_dir: Path, probes: list[str], cfg: TrainConfig, baseline: str | None = None,
+                linear_epochs: int = 100, linear_lr: float | None = None, linear_batch: int | None = None,
+                show_progress: bool = True) -> dict[str, Any]:
+    """``evaluate`` for a caller that already holds the run directory's lock (``main``)."""
     unknown = sorted(set(probes) - set(PROBES))
     if unknown:
         raise ValueError(f"unknown probe(s) {unknown}; choose from {PROBES}")
@@ -236,8 +248,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.baseline:
             _write_baseline_run(args.run_dir, cfg, args.baseline)
-        evaluate(args.run_dir, probes, cfg, baseline=args.baseline, linear_epochs=args.linear_epochs,
-                 linear_lr=args.linear_lr, linear_batch=args.linear_batch)
+        _run_probes(args.run_dir, probes, cfg, baseline=args.baseline, linear_epochs=args.linear_epochs,
+                    linear_lr=args.linear_lr, linear_batch=args.linear_batch)
     except Exception as e:
         _mark_failed(args.run_dir / rundir.EVAL, e, previous)
         if cli_errors.debug_requested(args.debug):

@@ -7,12 +7,14 @@ import pytest
 import torch
 from PIL import Image
 
+from hallucinator import rundir
 from hallucinator.augmentations import Normalize
 from hallucinator.data import DATASETS, build_dataset, in200_classes
 from hallucinator.evaluate import evaluate
 from hallucinator.evaluation.features import extract_features
 from hallucinator.evaluation.linear_probe import linear_probe
 from hallucinator.presets import load_config
+from hallucinator.training.run_lock import RunDirLock, RunDirLockedError
 
 
 def _folder(root: Path, good_per_class: int, corrupt: dict[str, int]) -> dict[str, list[str]]:
@@ -48,6 +50,22 @@ def test_skipped_test_image_is_dropped_not_replaced_by_its_neighbour(tmp_path):
     expected = Normalize(info.mean, info.std)(torch.stack([test[i][0] for i in readable])).flatten(1)
     assert torch.allclose(feats, expected)
     assert test.num_skipped == 2 and set(test.skipped_files) == set(bad["val"])
+
+
+def test_evaluate_from_python_takes_the_run_lock(tmp_path):
+    """A second writer is refused before it reads or writes anything, as the CLI's is."""
+    _folder(tmp_path / "data", good_per_class=2, corrupt={})
+    cfg = load_config("demo/mocov2", ["dataset=imagenet", "in_channels=3", f"data_root={tmp_path / 'data'}",
+                                      "image_size=16", "knn_k=3", "num_workers=0", "threads=1"])
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / rundir.EVAL).write_text('{"status": "finished", "probes": {}}')
+    with RunDirLock(run):  # e.g. a pretraining still writing this directory
+        with pytest.raises(RunDirLockedError, match="in use by another process"):
+            evaluate(run, ["knn"], cfg, baseline="raw-pixels", show_progress=False)
+    assert (run / rundir.EVAL).read_text() == '{"status": "finished", "probes": {}}'
+    result = evaluate(run, ["knn"], cfg, baseline="raw-pixels", show_progress=False)  # free again: it runs
+    assert result["status"] == "finished" and "knn" in result["probes"]
 
 
 def test_evaluate_counts_only_scored_images_and_records_skips(tmp_path):

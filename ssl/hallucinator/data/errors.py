@@ -39,7 +39,7 @@ class DatasetNotFoundError(FileNotFoundError):
             "Expected layout:",
             layout.rstrip("\n"),
             f"Obtain it from: {source}",
-            "(nothing is downloaded at run time; pass the directory that holds the layout above as root)",
+            "(nothing is downloaded at run time; pass the directory that holds the layout above as root: data_root=DIR on the command line)",
         ]
         super().__init__("\n".join(lines))
 
