@@ -54,7 +54,8 @@ class TrainConfig(ModelConfig):
     data_root: Optional[str] = None        # local dataset root; None only for fashion_mnist (Debian path);
                                            # benchmarks.run fills it from --data-root / $DATA_ROOT
     train_split: Optional[str] = None      # None = the dataset's pretraining split
-    train_subset: Optional[int] = None     # use only the first N training images (small profiles)
+    train_subset: Optional[int] = None     # N training images (small profiles); data.splits.subset: the
+                                           # first N in memory, N evenly spaced of a class-sorted folder
     image_size: Optional[int] = None       # None = the dataset's native size (224 for ImageNet)
     augment: AugmentRecipe = "small"       # augmentation recipe
     crop_p: Optional[float] = None         # center-crop ratio p (Eq 1); None = plain RandomResizedCrop
@@ -96,9 +97,10 @@ class TrainConfig(ModelConfig):
     knn_temperature: float = 0.1
     knn_train_subset: Optional[int] = 10000  # per-epoch kNN: memory bank, evenly spread over the training split
     knn_test_subset: Optional[int] = 10000   # per-epoch kNN: queries, evenly spread over the test split
-    eval_train_subset: Optional[int] = None  # evaluate.py: first N training images for the probes (None = all)
-    eval_test_subset: Optional[int] = None   # evaluate.py: first N test images (None = all)
-    metrics_batch: int = 1024              # fixed held-out images for G2 / similarity diagnostics
+    eval_train_subset: Optional[int] = None  # evaluate.py: N training images for the probes (None = all;
+                                             # chosen as train_subset's are)
+    eval_test_subset: Optional[int] = None   # evaluate.py: N test images (None = all; as train_subset)
+    metrics_batch: int = 1024              # fixed test images for the per-epoch G2 (as train_subset)
     tensorboard: bool = True               # also write TensorBoard event files (run_dir/tensorboard)
     diag_every: int = 50                   # step diagnostics (steps.jsonl) every N steps (0 = off)
     linear_drop_last: bool = False         # evaluate.py's linear probe drops the last incomplete batch (released: true)

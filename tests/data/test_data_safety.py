@@ -9,6 +9,7 @@ import pickle
 import shutil
 import struct
 import zlib
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -17,7 +18,7 @@ from PIL import Image
 
 from hallucinator.data import (CorruptImageError, DatasetFormatError, ImageFileDataset, InMemoryImageDataset,
                                build_dataset, read_image_file)
-from hallucinator.data.splits import subset
+from hallucinator.data.splits import spread, subset
 
 
 def _copy_cifar10(cifar_root, tmp_path):
@@ -163,18 +164,25 @@ def test_pixel_limit_is_configurable(corrupt_root):
 
 def test_subset_keeps_the_type_and_counts_skips(corrupt_root):
     ds = build_dataset("imagenet", corrupt_root["root"], "train", on_corrupt="skip")
-    head = subset(ds, 4)  # files: a_good, b_good, c_truncated (class 0), a_garbage (class 1)
-    assert isinstance(head, ImageFileDataset) and len(head) == 4
+    # files, listed class by class: a_good, b_good, c_truncated (class 0), a_garbage, b_good (class 1);
+    # a folder's subset is evenly spaced (its first 4 would be 3 of class 0): items 0, 1, 3, 4
+    sub = subset(ds, 4)
+    assert isinstance(sub, ImageFileDataset) and sub.targets.tolist() == [0, 0, 1, 1]
+    assert [Path(sub.path(i)).name for i in range(4)] == ["a_good.JPEG", "b_good.JPEG", "a_garbage.JPEG", "b_good.JPEG"]
     with pytest.warns(RuntimeWarning, match="skipping"):
-        _ = [head[i] for i in range(len(head))]
-    assert head.num_skipped == 2 and ds.num_skipped == 2
-    fm = InMemoryImageDataset(torch.zeros(5, 1, 4, 4, dtype=torch.uint8), torch.zeros(5, dtype=torch.int64), ["a"])
-    assert isinstance(subset(fm, 3), InMemoryImageDataset) and len(subset(fm, 3)) == 3
+        _ = [sub[i] for i in range(len(sub))]
+    assert sub.num_skipped == 1 and sub.skipped_files == [sub.path(2)]
+    # evaluation reads a subset as it reads the whole split: each readable image once, none substituted
+    assert [item is None for item in map(sub.scored().__getitem__, range(4))] == [False, False, True, False]
+    # in memory, the published order already mixes the classes: the first n (the demo's 20k images)
+    fm = InMemoryImageDataset(torch.zeros(5, 1, 4, 4, dtype=torch.uint8), torch.arange(5), list("abcde"))
+    assert isinstance(subset(fm, 3), InMemoryImageDataset) and subset(fm, 3).targets.tolist() == [0, 1, 2]
+    assert spread(fm, 3).targets.tolist() == [0, 2, 4] and spread(fm, None) is fm and subset(fm, 5) is fm
 
 
 def test_subset_skip_count_is_shared_across_dataloader_workers(corrupt_root):
     ds = build_dataset("imagenet", corrupt_root["root"], "train", on_corrupt="skip")
-    head = subset(ds, 4)
+    head = ds.take(torch.arange(1, 5))  # b_good, c_truncated, a_garbage, b_good
     for images, _ in torch.utils.data.DataLoader(head, batch_size=2, num_workers=2):
         assert images.dtype == torch.uint8
     assert head.num_skipped == 2 and set(head.skipped_files) == corrupt_root["bad"]

@@ -6,6 +6,7 @@ from engine_support import TINY, needs_fmnist
 from hallucinator.presets import load_config
 from hallucinator.data import InMemoryImageDataset
 from hallucinator.data.imagenet import load_image_folder
+from hallucinator.data.splits import spread
 from hallucinator.evaluate import evaluate
 from hallucinator.evaluation.features import extract_features
 from hallucinator.evaluation.fast_probe import balanced_subset, logistic_regression_top1
@@ -138,7 +139,10 @@ def test_probe_monitor_and_features_share_one_eval_loop(tmp_path):
     expect = 100.0 * (clf(backbone(x)).argmax(1) == labels).double().mean().item()
     assert lp._evaluate(backbone, clf, test, "imagenet", 16, torch.device("cpu"), 4, 0) == (pytest.approx(expect), 10)
     cfg = load_config("smoke/mocov2", ["dataset=imagenet", "in_channels=3", "image_size=16", "metrics_batch=6"])
-    torch.testing.assert_close(Monitor(cfg, test, None).probe, x[:6])
+    # a folder is listed class by class: the monitor's G2 images are spread over it, not its first 6
+    spread_idx = [0, 2, 4, 5, 7, 9]
+    torch.testing.assert_close(Monitor(cfg, test, None).probe, x[spread_idx])
+    assert set(labels[spread_idx].tolist()) == set(labels.tolist())
 
 
 class _AutocastSpy(nn.Module):
@@ -215,8 +219,7 @@ def test_monitor_knn_spreads_decodes_with_workers_and_stays_on_the_device(tmp_pa
 
 
 def test_spread_subset_keeps_every_class_of_a_sorted_split():
-    from hallucinator.evaluation.monitor import spread_subset
     ds = InMemoryImageDataset(torch.zeros(100, 1, 2, 2, dtype=torch.uint8), torch.arange(100) // 10, list("abcdefghij"))
-    sub = spread_subset(ds, 10)
+    sub = spread(ds, 10)
     assert isinstance(sub, InMemoryImageDataset) and sorted(sub.targets.tolist()) == list(range(10))
-    assert spread_subset(ds, None) is ds and spread_subset(ds, 100) is ds
+    assert spread(ds, None) is ds and spread(ds, 100) is ds

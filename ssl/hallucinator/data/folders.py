@@ -125,6 +125,13 @@ class ImageFileDataset(Dataset):
         out._paths, out.targets, out._skipped = self._paths[:n], self.targets[:n], self._skipped[:n]
         return out
 
+    def take(self, index: torch.Tensor) -> "ImageFileDataset":
+        """The items at ``index`` (1-D int64) as the same type, with a skip mask of their own."""
+        out = copy.copy(self)
+        out._paths, out.targets = self._paths[index.numpy()], self.targets[index]
+        out._skipped = self._skipped[index].share_memory_()
+        return out
+
     def scored(self) -> "ImageFileDataset":
         """A view for evaluation, which scores each image once: an item that cannot be read
         (``on_corrupt="skip"``) is ``None``, not the next readable one (drop it with

@@ -4,29 +4,19 @@ from __future__ import annotations
 from typing import Optional
 
 import torch
-from torch.utils.data import Dataset, Subset
+from torch.utils.data import Dataset
 
 from .. import precision
-from ..data import InMemoryImageDataset
+from ..data.splits import spread, subset
 from ..metrics import uniformity
 from .batches import eval_batches
 from .features import extract_features
 from .knn import knn_top1
 
 
-def spread_subset(dataset: Dataset, n: Optional[int]) -> Dataset:
-    """``n`` items evenly spaced over ``dataset`` (all of it if ``n`` is None or not smaller), so a
-    class-sorted folder (ImageNet) keeps every class; in-memory data stays one tensor."""
-    if n is None or n >= len(dataset):
-        return dataset
-    idx = torch.linspace(0, len(dataset) - 1, n).round().long()
-    if isinstance(dataset, InMemoryImageDataset):
-        return InMemoryImageDataset(dataset.images[idx], dataset.targets[idx], dataset.classes)
-    return Subset(dataset, idx.tolist())
-
-
 class Monitor:
-    """G2 of the encoder's l2-normalised embeddings of the first ``metrics_batch`` test images, every
+    """G2 of the encoder's l2-normalised embeddings of ``metrics_batch`` fixed test images
+    (``data.splits.subset``: the first ones of an in-memory split, evenly spaced ones of a folder), every
     epoch; weighted kNN top-1 of the backbone every ``knn_every`` epochs and at the last epoch.
 
     The kNN memory bank is ``knn_train_subset`` training images and its queries ``knn_test_subset``
@@ -44,9 +34,9 @@ class Monitor:
         if test is None:
             return
         if knn_train is not None:
-            self.knn_sets = (spread_subset(knn_train, cfg.knn_train_subset), spread_subset(test, cfg.knn_test_subset))
-        head = test.head(cfg.metrics_batch) if cfg.metrics_batch < len(test) else test
-        self.probe = torch.cat([x for x, _ in eval_batches(head, cfg.dataset, torch.device("cpu"), cfg.image_size,
+            self.knn_sets = (spread(knn_train, cfg.knn_train_subset), spread(test, cfg.knn_test_subset))
+        fixed = subset(test, cfg.metrics_batch)
+        self.probe = torch.cat([x for x, _ in eval_batches(fixed, cfg.dataset, torch.device("cpu"), cfg.image_size,
                                                            batch_size=256, num_workers=cfg.num_workers)])
 
     @torch.no_grad()
