@@ -118,21 +118,18 @@ def length_table(res: pd.DataFrame, profile: str, probe: str) -> Table:
                  caption, pd.DataFrame(rows), index_cols=1)
 
 
-def _training_seconds(run_dir: str) -> float:
-    """A run's training-loop time: the sum of its epochs' ``epoch_time_s`` (NaN without a log)."""
+def _epoch_seconds(run_dir: str) -> pd.Series:
+    """A run's ``epoch_time_s`` per epoch from ``metrics.jsonl`` (empty without a log)."""
     path = Path(run_dir) / rundir.METRICS
-    if not path.exists():
-        return float("nan")
-    frame, _ = read_metrics(path)
-    return float(frame["epoch_time_s"].sum(min_count=1)) if "epoch_time_s" in frame else float("nan")
+    return read_metrics(path)[0]["epoch_time_s"].dropna() if path.exists() else pd.Series(dtype=float)
 
 
-def _spread(values: pd.Series) -> str:
-    """``"median [min, max] (n=k)"`` in seconds, or a dash when no value is known."""
+def _spread(values: pd.Series, digits: int = 0) -> str:
+    """``"median [min, max] (n=k)"``, or a dash when no value is known."""
     v = values.dropna()
     if v.empty:
         return DASH
-    return f"{v.median():.0f} [{v.min():.0f}, {v.max():.0f}] (n={len(v)})"
+    return f"{v.median():.{digits}f} [{v.min():.{digits}f}, {v.max():.{digits}f}] (n={len(v)})"
 
 
 def cost_table(runs: pd.DataFrame, res: pd.DataFrame, profile: str) -> Table:
@@ -142,7 +139,8 @@ def cost_table(runs: pd.DataFrame, res: pd.DataFrame, profile: str) -> Table:
     probe_s = res[res.profile == profile].groupby("run_dir")["seconds"].sum(min_count=1)
     runs = runs[runs.profile == profile].assign(
         length=lambda f: f.steps.where(f.kind == "pretrain", 0),
-        train_s=lambda f: [_training_seconds(d) if k == "pretrain" else np.nan for d, k in zip(f.run_dir, f.kind)],
+        epoch_s=lambda f: [_epoch_seconds(d) if k == "pretrain" else pd.Series(dtype=float)
+                           for d, k in zip(f.run_dir, f.kind)],
         probe_s=lambda f: f.run_dir.map(probe_s))
     rank = {arm: i for i, arm in enumerate(("random-init",) + ARMS)}
     rows = []
@@ -150,14 +148,17 @@ def cost_table(runs: pd.DataFrame, res: pd.DataFrame, profile: str) -> Table:
     for (length, row), g in sorted(groups, key=lambda kv: (kv[0][0], rank.get(kv[0][1], 9))):
         steps = "unknown" if length < 0 else f"{int(length)}" if length else "0 (random weights)"
         rows.append({"Steps": steps, "Arm": ARM_LABELS.get(row, row),
-                     "Runs": str(len(g)), "Training loop (s)": _spread(g.train_s),
+                     "Runs": str(len(g)),
+                     "Training loop (s)": _spread(pd.Series([e.sum() if len(e) else np.nan for e in g.epoch_s])),
+                     "One epoch (s)": _spread(pd.concat([*g.epoch_s, pd.Series(dtype=float)]), digits=1),
                      "Probes (s)": _spread(g.probe_s)})
     devices = ", ".join(sorted({str(d) for d in runs.get("prov_device_name", pd.Series(dtype=str)).dropna()})) or "unknown"
     caption = (f"Profile {profile}; device(s): {devices}. Seconds per run, median [min, max] over runs. "
-               "Training loop: the sum of the epochs' epoch_time_s (metrics.jsonl): the optimizer steps, "
-               "across resumes, without process start-up, the per-epoch monitors and checkpoint writes; "
-               "time the machine spent on other work or paused is included, so a loaded machine "
-               "inflates some runs (the median resists a few). Probes: the sum of eval.json's per-probe "
+               "Training loop: per run, the sum of the epochs' epoch_time_s (metrics.jsonl): the optimizer "
+               "steps, across resumes, without process start-up, the per-epoch monitors and checkpoint "
+               "writes; time the machine spent on other work or paused is included, so a loaded machine "
+               "inflates some runs (the median resists a few). One epoch: over every epoch of those runs "
+               "(n counts epochs), the figure least moved by a busy machine. Probes: the sum of eval.json's per-probe "
                "seconds (fast linear on all labels and on 1,000, kNN).")
     return Table(f"schedule_cost_{profile}", "Cost per run against training length", caption,
                  pd.DataFrame(rows), index_cols=2)

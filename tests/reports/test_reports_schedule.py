@@ -143,11 +143,12 @@ def test_schedule_cost_table_medians_per_length_and_arm(schedule_report):
     rows = {tuple(c.strip() for c in line.split("|")[1:3]): [c.strip() for c in line.split("|")[3:-1]]
             for line in table.splitlines() if line.startswith("| ")}
     # baseline epochs take (1 + seed) x epochs s each, 2 epochs logged: seeds 0-2 sum to 2, 4, 6 x epochs
-    assert rows[("468", "MoCoV2")] == ["3", "12 [6, 18] (n=3)", "—"]
+    assert rows[("468", "MoCoV2")] == ["3", "12 [6, 18] (n=3)", "6.0 [3.0, 9.0] (n=6)", "—"]
     assert rows[("4680", "MoCoV2")][1] == "120 [60, 180] (n=3)"
     # the paper arm: 1 s epochs, the linear probe's seconds 10, 11, 12
-    assert rows[("1404", "+ Hallucinator (paper)")] == ["3", "2 [2, 2] (n=3)", "11 [10, 12] (n=3)"]
-    assert rows[("0 (random weights)", "random weights")] == ["3", "—", "5 [5, 5] (n=3)"]
+    assert rows[("1404", "+ Hallucinator (paper)")] == ["3", "2 [2, 2] (n=3)", "1.0 [1.0, 1.0] (n=6)",
+                                                         "11 [10, 12] (n=3)"]
+    assert rows[("0 (random weights)", "random weights")] == ["3", "—", "—", "5 [5, 5] (n=3)"]
     assert rows[("4680", "+ Hallucinator (warmup)")][0] == "2"
     assert "cpu (test fixture)" in table
 
