@@ -158,8 +158,8 @@ def cost_table(runs: pd.DataFrame, res: pd.DataFrame, profile: str) -> Table:
                "steps, across resumes, without process start-up, the per-epoch monitors and checkpoint "
                "writes; time the machine spent on other work or paused is included, so a loaded machine "
                "inflates some runs (the median resists a few). One epoch: over every epoch of those runs "
-               "(n counts epochs), the figure least moved by a busy machine. Probes: the sum of eval.json's per-probe "
-               "seconds (fast linear on all labels and on 1,000, kNN).")
+               "(n counts epochs), the figure least moved by a busy machine. Probes: the sum of eval.json's "
+               f"per-probe seconds ({', '.join(PROBE_LABELS.get(p, p) for p in _probes(res))}).")
     return Table(f"schedule_cost_{profile}", "Cost per run against training length", caption,
                  pd.DataFrame(rows), index_cols=2)
 
