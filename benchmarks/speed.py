@@ -27,7 +27,6 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import json
-import platform
 import statistics
 import time
 from pathlib import Path
@@ -38,7 +37,7 @@ from torchvision.transforms import v2
 
 from hallucinator.augmentations import TwoViews, view_transform
 from hallucinator.presets import load_config
-from hallucinator.training import device_settings
+from hallucinator.training import device_settings, provenance
 from hallucinator.training.pipeline import TrainData
 from hallucinator.training.step import build_step
 
@@ -305,7 +304,8 @@ def main(argv=None) -> int:
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     profile = args.profile or ("paper" if device.type == "cuda" else "cpu")
     steps = args.steps or (20 if device.type == "cuda" else 3)
-    name = torch.cuda.get_device_name(device) if device.type == "cuda" else f"CPU {platform.machine()} x{torch.get_num_threads()}"
+    name = (torch.cuda.get_device_name(device) if device.type == "cuda"
+            else f"CPU: {provenance.cpu_name()} ({torch.get_num_threads()} threads)")
     rows = []
     for method in args.methods.split(","):
         for row in measure_method(method, profile, device, steps, args.windows, args.data_root,

@@ -4,6 +4,7 @@ import subprocess
 import sys
 
 import pytest
+import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from hallucinator import rundir
@@ -56,6 +57,8 @@ def test_training_writes_the_run_directory_and_refuses_to_extend_it(tmp_path, ca
     assert "S(q_hat,k)" in out and " lr " in out
     assert from_dict(json.loads((run / rundir.CONFIG).read_text())).row == "mocov2-hal"
     info = json.loads((run / rundir.RUN).read_text())
+    # the CPU is named with the kernels torch uses on it: CPU results differ between machines by these
+    assert info["device_name"].startswith("CPU: ") and torch.backends.cpu.get_cpu_capability() in info["device_name"]
     assert info["status"] == "finished" and info["kind"] == rundir.KIND_PRETRAIN and set(info) <= set(rundir.RUN_KEYS) | set(rundir.ROW_KEYS)
     # the device settings as requested and as used, in run.json, the banner and (resolved) config.json
     assert info["settings"]["precision"] == {"requested": "auto", "used": "fp32"}

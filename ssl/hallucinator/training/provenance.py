@@ -27,12 +27,27 @@ def now() -> str:
     return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
 
 
+def cpu_name() -> str:
+    """The CPU's model name (Linux ``/proc/cpuinfo``, else ``platform``) and the kernels torch
+    dispatches to on it (e.g. AVX512): CPU results differ between machines by these."""
+    model = ""
+    try:
+        for line in Path("/proc/cpuinfo").read_text(errors="replace").splitlines():
+            if line.lower().startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    model = model or platform.processor() or platform.machine()
+    return f"{model}, {torch.backends.cpu.get_cpu_capability()} kernels"
+
+
 def collect(device: torch.device, world_size: int, seed: int) -> dict[str, Any]:
     status = _git("status", "--porcelain", "--untracked-files=no")
     if device.type == "cuda":
         name = torch.cuda.get_device_name(device)
     else:
-        name = f"CPU: {platform.processor() or platform.machine()} ({torch.get_num_threads()} threads)"
+        name = f"CPU: {cpu_name()} ({torch.get_num_threads()} threads)"
     return {
         "git_commit": _git("rev-parse", "HEAD"),
         "git_dirty": bool(status) if status is not None else None,
