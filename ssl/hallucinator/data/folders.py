@@ -119,12 +119,6 @@ class ImageFileDataset(Dataset):
     def __len__(self) -> int:
         return len(self._paths)
 
-    def head(self, n: int) -> "ImageFileDataset":
-        """The first ``n`` items as the same type; skips are shared with (and counted by) both."""
-        out = copy.copy(self)
-        out._paths, out.targets, out._skipped = self._paths[:n], self.targets[:n], self._skipped[:n]
-        return out
-
     def take(self, index: torch.Tensor) -> "ImageFileDataset":
         """The items at ``index`` (1-D int64) as the same type, with a skip mask of their own."""
         out = copy.copy(self)
