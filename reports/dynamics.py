@@ -53,10 +53,11 @@ def steps_frame(runs: pd.DataFrame) -> pd.DataFrame:
             continue
         label = getattr(row, "level", "") or row.variant
         steps = getattr(row, "steps", None)
-        length = 0
+        arm, length = label, 0
         if several and steps == steps and steps:  # (steps == steps is False for NaN)
-            label, length = f"{row.row or label}, {int(steps)} steps", int(steps)
-        frames.append(recs.assign(method=row.method, label=label, length=length, dataset=row.dataset,
+            arm, length = row.row or label, int(steps)
+            label = f"{arm}, {length} steps"
+        frames.append(recs.assign(method=row.method, label=label, arm=arm, length=length, dataset=row.dataset,
                                   profile=row.profile, seed=row.seed, run_name=row.run_name))
     if not frames:
         return pd.DataFrame()
@@ -72,10 +73,9 @@ def _groups(runs: pd.DataFrame):
         return
     for (profile, ds, method), part in df.groupby(["profile", "dataset", "method"]):
         where = f"{METHOD_LABELS.get(method, method)}, {DATASET_LABELS.get(ds, ds)}, profile {profile}"
-        length = part.drop_duplicates("label").set_index("label").length
-        arm = {lab: lab.split(",")[0] for lab in length.index}  # "paper, 468 steps" -> "paper"
-        labels = sorted(length.index, key=lambda s: (arm[s] not in ("baseline", "none"), arm[s] != "paper",
-                                                     arm[s], length[s]))
+        order = part.drop_duplicates("label").set_index("label")
+        labels = sorted(order.index, key=lambda s: (order.arm[s] not in ("baseline", "none"),
+                                                    order.arm[s] != "paper", order.arm[s], order.length[s]))
         yield profile, ds, method, where, labels, part
 
 
